@@ -1,0 +1,36 @@
+"""What every command shares: the --config option, loading it, and opening the store."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from rich.console import Console
+
+from matcher.config import Config, ConfigError, load_config
+
+console = Console()
+err_console = Console(stderr=True)
+
+ConfigOption = typer.Option(Path("config.toml"), "--config", "-c", help="Config file to use.", show_default=True)
+
+
+def load(path: Path) -> Config:
+    """Load and validate the config, or stop with exit code 2 and a message naming the key."""
+    try:
+        return load_config(path)
+    except ConfigError as e:
+        err_console.print(f"[bold red]config error[/]\n{e}", highlight=False, markup=True, soft_wrap=True)
+        raise typer.Exit(2) from None
+
+
+def engine_for(cfg: Config):
+    from matcher.store import init_db, make_engine
+
+    engine = make_engine(cfg.database_url())
+    init_db(engine)
+    return engine
+
+
+def fail(message: str, code: int = 1) -> None:
+    err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    raise typer.Exit(code)

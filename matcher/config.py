@@ -1,0 +1,225 @@
+"""One validated Config object, loaded from config.toml. Every error names the key."""
+from __future__ import annotations
+
+import os
+import tomllib
+import datetime as dt
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+
+class ConfigError(Exception):
+    """Raised for a config file that cannot be used; the message names the file and key."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class DatabaseConfig(_Section):
+    url: str = "sqlite:///matcher.db"
+
+    @field_validator("url")
+    @classmethod
+    def _known_scheme(cls, v: str) -> str:
+        if not v.startswith(("sqlite:", "postgresql:", "postgresql+psycopg:", "postgres:")):
+            raise ValueError("must be a sqlite:/// or postgresql:// URL")
+        if v.startswith("postgres:"):
+            v = "postgresql:" + v[len("postgres:"):]
+        if v.startswith("postgresql:"):
+            v = "postgresql+psycopg:" + v[len("postgresql:"):]
+        return v
+
+
+class SourceConfig(_Section):
+    enabled: bool = True
+    base_url: str
+    page_size: int = Field(100, ge=1, le=100)
+    window_hours: float = Field(360, gt=0, le=24 * 62, description="length of one polling window")
+    overlap_minutes: float = Field(60, ge=0, description="each poll re-reads this much before the watermark")
+    lookback_days: float = Field(14, gt=0, description="how far back the first poll starts")
+    delay_seconds: float = Field(1.0, ge=0, description="politeness: the gap between two requests to this portal")
+    timeout_seconds: float = Field(30, gt=0)
+    max_retries: int = Field(5, ge=0, le=20)
+    retry_wait_seconds: float = Field(30, ge=0, description="wait after a throttle/5xx answer without Retry-After")
+    rate_limit_wait_seconds: float = Field(30, ge=0, description="wait after the portal's rate-limit answer")
+    max_wait_seconds: float = Field(600, gt=0, description="cap on any single back-off wait")
+    stages: list[str] = Field(default_factory=lambda: ["planning", "tender"])
+    notice_types: list[int] = Field(default_factory=list)
+    verify_tls: bool | str = True
+
+    @field_validator("base_url")
+    @classmethod
+    def _http_url(cls, v: str) -> str:
+        if not v.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return v.rstrip("/")
+
+
+class EmbeddingConfig(_Section):
+    model: str = Field("all-MiniLM-L6-v2", description="'all-MiniLM-L6-v2' (packaged, offline) or a sentence-transformers path/name")
+    batch_size: int = Field(32, ge=1, le=4096)
+    device: str = "cpu"
+    precision: Literal["fp32", "bf16"] = "fp32"
+
+
+class WeightsConfig(_Section):
+    dense: float = Field(0.45, ge=0)
+    lexical: float = Field(0.25, ge=0)
+    keyword: float = Field(0.15, ge=0)
+    cpv: float = Field(0.15, ge=0)
+
+    @model_validator(mode="after")
+    def _not_all_zero(self) -> "WeightsConfig":
+        if sum(self.model_dump().values()) <= 0:
+            raise ValueError("at least one weight must be above 0")
+        return self
+
+
+class MatchingConfig(_Section):
+    weights: WeightsConfig = Field(default_factory=WeightsConfig)
+    threshold: float = Field(0.5, ge=0, le=1, description="minimum calibrated score (0-1) for a notice to be sent")
+    top_k: int = Field(20, ge=1, le=500)
+    min_days_to_close: int = Field(3, ge=0, le=365)
+
+
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+class DigestConfig(_Section):
+    weekday: Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"] = "mon"
+    time: dt.time = dt.time(7, 30)
+    timezone: str = "Europe/London"
+    max_items: int = Field(10, ge=1, le=100)
+    send_empty: bool = False
+    closing_soon_days: int = Field(7, ge=0, le=60)
+    from_address: str = "SME Opportunity Matcher <alerts@matcher.invalid>"
+    subject: str = "Your public-sector opportunities for the week of {week_start}"
+    public_base_url: str = Field("http://127.0.0.1:8080", description="where the unsubscribe/feedback links point")
+    max_attempts: int = Field(5, ge=1, le=50)
+
+    @field_validator("timezone")
+    @classmethod
+    def _tz(cls, v: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(v)
+        except (ZoneInfoNotFoundError, ValueError) as e:
+            raise ValueError(f"unknown time zone {v!r}") from e
+        return v
+
+
+class DeliveryConfig(_Section):
+    mode: Literal["outbox", "smtp"] = "outbox"
+    outbox_dir: Path = Path("outbox")
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = Field(25, ge=1, le=65535)
+    starttls: bool = False
+    ssl: bool = False
+    username: str | None = None
+    password_env: str | None = Field(None, description="name of the environment variable holding the SMTP password")
+    timeout_seconds: float = Field(30, gt=0)
+
+    @model_validator(mode="after")
+    def _tls_modes(self) -> "DeliveryConfig":
+        if self.starttls and self.ssl:
+            raise ValueError("starttls and ssl cannot both be true")
+        return self
+
+    def password(self) -> str | None:
+        if not self.password_env:
+            return None
+        value = os.environ.get(self.password_env)
+        if value is None:
+            raise ConfigError(f"delivery.password_env: environment variable {self.password_env} is not set")
+        return value
+
+
+class SecretsConfig(_Section):
+    secret_env: str = Field("MATCHER_SECRET_KEY", description="environment variable holding the link-signing key")
+    secret_file: Path = Field(Path(".matcher-secret"), description="file holding the key when the variable is unset")
+
+
+class SchedulerConfig(_Section):
+    poll_every_minutes: int = Field(60, ge=1, le=7 * 24 * 60)
+    misfire_grace_seconds: int = Field(3600, ge=1)
+
+
+class Config(_Section):
+    database: DatabaseConfig = Field(default_factory=DatabaseConfig)
+    sources: dict[str, SourceConfig] = Field(default_factory=dict)
+    embedding: EmbeddingConfig = Field(default_factory=EmbeddingConfig)
+    matching: MatchingConfig = Field(default_factory=MatchingConfig)
+    digest: DigestConfig = Field(default_factory=DigestConfig)
+    delivery: DeliveryConfig = Field(default_factory=DeliveryConfig)
+    secrets: SecretsConfig = Field(default_factory=SecretsConfig)
+    scheduler: SchedulerConfig = Field(default_factory=SchedulerConfig)
+
+    # where the file was read from; relative paths in it resolve against its folder
+    base_dir: Path = Field(default=Path("."), exclude=True)
+
+    @field_validator("sources")
+    @classmethod
+    def _known_sources(cls, v: dict[str, SourceConfig]) -> dict[str, SourceConfig]:
+        from matcher.sources import SOURCE_NAMES
+
+        unknown = sorted(set(v) - set(SOURCE_NAMES))
+        if unknown:
+            raise ValueError(f"unknown source {unknown[0]!r}; known: {', '.join(SOURCE_NAMES)}")
+        return v
+
+    def path(self, p: Path) -> Path:
+        return p if p.is_absolute() else (self.base_dir / p)
+
+    def database_url(self) -> str:
+        url = self.database.url
+        prefix = "sqlite:///"
+        if url.startswith(prefix) and not url.startswith(prefix + "/") and ":memory:" not in url:
+            return prefix + str(self.path(Path(url[len(prefix):])).resolve())
+        return url
+
+
+def _format_errors(err: ValidationError, where: str) -> str:
+    lines = []
+    for e in err.errors():
+        key = ".".join(str(p) for p in e["loc"]) or "(top level)"
+        msg = e["msg"]
+        if e["type"] == "extra_forbidden":
+            msg = "unknown key"
+        got = e.get("input")
+        shown = "" if e["type"] == "extra_forbidden" or isinstance(got, dict) else f" (got {got!r})"
+        lines.append(f"{where}: {key}: {msg}{shown}")
+    return "\n".join(lines)
+
+
+def load_config(path: str | Path | None = None, overrides: dict | None = None) -> Config:
+    """Read, validate and return the config. Raises ConfigError naming the file and key."""
+    p = Path(path) if path else Path("config.toml")
+    if not p.exists():
+        raise ConfigError(f"{p}: config file not found")
+    try:
+        data = tomllib.loads(p.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"{p}: not valid TOML: {e}") from e
+    if overrides:
+        data = _merge(data, overrides)
+    return config_from_dict(data, where=str(p), base_dir=p.resolve().parent)
+
+
+def config_from_dict(data: dict, where: str = "config", base_dir: Path | None = None) -> Config:
+    try:
+        cfg = Config.model_validate(data)
+    except ValidationError as e:
+        raise ConfigError(_format_errors(e, where)) from None
+    cfg.base_dir = base_dir or Path(".").resolve()
+    return cfg
+
+
+def _merge(base: dict, extra: dict) -> dict:
+    out = dict(base)
+    for k, v in extra.items():
+        out[k] = _merge(out.get(k, {}), v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out

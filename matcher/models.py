@@ -1,0 +1,140 @@
+"""The SQLModel tables. Times are stored as naive UTC."""
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import JSON, Column, LargeBinary, Text, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+def _json(**kw: Any) -> Any:
+    return Field(default_factory=kw.pop("default_factory", list), sa_column=Column(JSON, nullable=False), **kw)
+
+
+class Notice(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    key: str = Field(index=True, unique=True, max_length=200)
+    source: str = Field(index=True, max_length=40)
+    release_id: str | None = Field(default=None, max_length=200)
+    title: str = Field(sa_column=Column(Text, nullable=False))
+    description: str = Field(default="", sa_column=Column(Text, nullable=False))
+    buyer: str | None = Field(default=None, sa_column=Column(Text))
+    cpv: list[str] = _json()
+    regions: list[str] = _json()
+    postcode: str | None = Field(default=None, max_length=20)
+    value_min: float | None = None
+    value_max: float | None = None
+    currency: str | None = Field(default=None, max_length=8)
+    published_at: datetime | None = None
+    closes_at: datetime | None = Field(default=None, index=True)
+    updated_at: datetime | None = None
+    url: str | None = Field(default=None, sa_column=Column(Text))
+    sme_suitable: bool | None = None
+    vcse_suitable: bool | None = None
+    stage: str | None = Field(default=None, max_length=40)
+    status: str | None = Field(default=None, max_length=40)
+    procurement_method: str | None = Field(default=None, sa_column=Column(Text))
+    sections: dict[str, str] = _json(default_factory=dict)
+    suppliers: list[dict] = _json()
+    links: list[dict] = _json()
+    raw: dict[str, Any] = _json(default_factory=dict)
+    content_hash: str = Field(max_length=64)
+    first_seen: datetime = Field(default_factory=utcnow, index=True)
+    last_seen: datetime = Field(default_factory=utcnow)
+
+
+class Profile(SQLModel, table=True):
+    id: str = Field(primary_key=True, max_length=100)
+    name: str
+    email: str
+    capabilities: str = Field(sa_column=Column(Text, nullable=False))
+    keywords: list[str] = _json()
+    cpv: list[str] = _json()
+    regions: list[str] = _json()
+    exclude: list[str] = _json()
+    value_min: float | None = None
+    value_max: float | None = None
+    enabled: bool = True
+    unsubscribed_at: datetime | None = None
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class Embedding(SQLModel, table=True):
+    """A float32 vector for one text under one model, keyed by the text's hash."""
+
+    text_hash: str = Field(primary_key=True, max_length=64)
+    model: str = Field(primary_key=True, max_length=200)
+    dim: int
+    vector: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class Digest(SQLModel, table=True):
+    __table_args__ = (UniqueConstraint("profile_id", "week"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    profile_id: str = Field(index=True, max_length=100)
+    week: str = Field(index=True, max_length=10, description="ISO week, e.g. 2025-W04")
+    state: str = Field(default="created", index=True, max_length=20)  # created, sending, sent, failed, empty
+    message_id: str | None = Field(default=None, max_length=300)
+    item_count: int = 0
+    attempts: int = 0
+    last_error: str | None = Field(default=None, sa_column=Column(Text))
+    claimed_at: datetime | None = None
+    created_at: datetime = Field(default_factory=utcnow)
+    sent_at: datetime | None = None
+
+
+class Match(SQLModel, table=True):
+    __table_args__ = (UniqueConstraint("profile_id", "notice_key", "week"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    profile_id: str = Field(index=True, max_length=100)
+    notice_key: str = Field(index=True, max_length=200)
+    week: str = Field(index=True, max_length=10)
+    rank: int = 0
+    dense: float = 0.0
+    lexical: float = 0.0
+    keyword: float = 0.0
+    cpv: float = 0.0
+    raw_score: float = 0.0
+    score: float = Field(0.0, description="calibrated 0-1 score compared with matching.threshold")
+    explanation: dict[str, Any] = _json(default_factory=dict)
+    digest_id: int | None = Field(default=None, index=True)
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class Watermark(SQLModel, table=True):
+    source: str = Field(primary_key=True, max_length=40)
+    position: datetime | None = Field(default=None, description="everything published before this is stored")
+    cursor: str | None = Field(default=None, sa_column=Column(Text), description="resume point inside a window")
+    last_success_at: datetime | None = None
+    last_error: str | None = Field(default=None, sa_column=Column(Text))
+    last_error_at: datetime | None = None
+
+
+class Quarantined(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    source: str = Field(index=True, max_length=40)
+    key: str | None = Field(default=None, max_length=200)
+    reason: str = Field(sa_column=Column(Text, nullable=False))
+    payload: str = Field(sa_column=Column(Text, nullable=False))
+    payload_hash: str = Field(index=True, max_length=64)
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class Feedback(SQLModel, table=True):
+    __table_args__ = (UniqueConstraint("profile_id", "notice_key"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    profile_id: str = Field(index=True, max_length=100)
+    notice_key: str = Field(max_length=200)
+    verdict: str = Field(max_length=20)  # relevant, not-relevant
+    via: str = Field(default="cli", max_length=20)
+    created_at: datetime = Field(default_factory=utcnow)

@@ -1,0 +1,123 @@
+"""Typed records that cross module boundaries: a normalised notice and an SME profile.
+
+Sources produce NoticeRecord; the store persists it; matching reads it. Nothing here does I/O.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+
+class PortalLink(BaseModel):
+    source: str
+    url: str | None = None
+    key: str | None = None
+
+
+class Supplier(BaseModel):
+    name: str
+    sme: bool | None = None
+    vcse: bool | None = None
+
+
+class NoticeRecord(BaseModel):
+    """One opportunity, normalised from any portal."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    source: str
+    key: str = Field(description="the OCDS ocid, or dm-<id> for a Digital Marketplace opportunity")
+    release_id: str | None = None
+    title: str
+    description: str = ""
+    buyer: str | None = None
+    cpv: list[str] = Field(default_factory=list)
+    regions: list[str] = Field(default_factory=list)
+    postcode: str | None = None
+    value_min: float | None = None
+    value_max: float | None = None
+    currency: str | None = None
+    published_at: datetime | None = None
+    closes_at: datetime | None = None
+    updated_at: datetime | None = Field(None, description="the release date: when the portal last changed it")
+    url: str | None = None
+    sme_suitable: bool | None = None
+    vcse_suitable: bool | None = None
+    stage: str | None = Field(None, description="planning, tender, award, ... (from the release tag)")
+    status: str | None = Field(None, description="active, complete, cancelled, withdrawn, closed, ...")
+    procurement_method: str | None = None
+    sections: dict[str, str] = Field(default_factory=dict, description="further text by field, e.g. a brief's requirements")
+    suppliers: list[Supplier] = Field(default_factory=list)
+    links: list[PortalLink] = Field(default_factory=list)
+    raw: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("title")
+    @classmethod
+    def _title_present(cls, v: str) -> str:
+        if not v or not v.strip():
+            raise ValueError("notice has no title")
+        return v.strip()
+
+    def content_hash(self) -> str:
+        """Hash of everything but bookkeeping: equal hashes mean nothing a user sees has changed."""
+        body = self.model_dump(mode="json", exclude={"raw", "links"})
+        return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
+
+
+class ProfileSpec(BaseModel):
+    """An SME's capability profile as registered (and as imported from JSON/CSV)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    id: str
+    name: str
+    email: str
+    capabilities: str
+    keywords: list[str] = Field(default_factory=list)
+    cpv: list[str] = Field(default_factory=list)
+    regions: list[str] = Field(default_factory=list)
+    exclude: list[str] = Field(default_factory=list, description="words that rule a notice out")
+    value_min: float | None = None
+    value_max: float | None = None
+    enabled: bool = True
+
+    @field_validator("id", "name", "capabilities")
+    @classmethod
+    def _non_empty(cls, v: str) -> str:
+        if not v or not str(v).strip():
+            raise ValueError("must not be empty")
+        return str(v).strip()
+
+    @field_validator("email")
+    @classmethod
+    def _valid_email(cls, v: str) -> str:
+        from email_validator import EmailNotValidError, validate_email
+
+        try:
+            return validate_email(v, check_deliverability=False).normalized
+        except EmailNotValidError as e:
+            raise ValueError(str(e)) from None
+
+    @field_validator("keywords", "cpv", "regions", "exclude", mode="before")
+    @classmethod
+    def _split_lists(cls, v: Any) -> Any:
+        if v is None:
+            return []
+        if isinstance(v, str):
+            return [p.strip() for p in v.replace(";", "|").split("|") if p.strip()]
+        return v
+
+    @field_validator("cpv")
+    @classmethod
+    def _cpv_digits(cls, v: list[str]) -> list[str]:
+        out = []
+        for code in v:
+            digits = str(code).split("-")[0].strip()
+            if not (digits.isdigit() and 2 <= len(digits) <= 8):
+                raise ValueError(f"CPV code {code!r} is not 2-8 digits")
+            out.append(digits.ljust(8, "0"))
+        return out
