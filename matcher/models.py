@@ -1,4 +1,4 @@
-"""The SQLModel tables. Times are stored as naive UTC."""
+"""The SQLModel tables. Times are aware UTC datetimes (sqlmodel stores and returns them as UTC)."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
@@ -9,7 +9,7 @@ from sqlmodel import Field, SQLModel
 
 
 def utcnow() -> datetime:
-    return datetime.now(UTC).replace(tzinfo=None)
+    return datetime.now(UTC)
 
 
 def _json(**kw: Any) -> Any:

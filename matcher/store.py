@@ -53,12 +53,11 @@ def session_scope(engine: Engine) -> Iterator[Session]:
             raise
 
 
-def naive_utc(dt: datetime | None) -> datetime | None:
+def as_utc(dt: datetime | None) -> datetime | None:
+    """Aware UTC; a naive time is taken to be UTC already."""
     if dt is None:
         return None
-    if dt.tzinfo is not None:
-        dt = dt.astimezone(UTC).replace(tzinfo=None)
-    return dt
+    return dt.replace(tzinfo=UTC) if dt.tzinfo is None else dt.astimezone(UTC)
 
 
 UpsertResult = Literal["inserted", "updated", "unchanged"]
@@ -69,14 +68,14 @@ def _fields(rec: NoticeRecord) -> dict:
     data["suppliers"] = [s.model_dump() for s in rec.suppliers]
     data["links"] = [link.model_dump() for link in rec.links]
     for k in ("published_at", "closes_at", "updated_at"):
-        data[k] = naive_utc(data[k])
+        data[k] = as_utc(data[k])
     data["content_hash"] = rec.content_hash()
     return data
 
 
 def _is_newer(rec: NoticeRecord, row: Notice) -> bool:
     """A release only replaces the stored one if it is not older (portals re-serve old releases)."""
-    new, old = naive_utc(rec.updated_at), row.updated_at
+    new, old = as_utc(rec.updated_at), row.updated_at
     return new is None or old is None or new >= old
 
 
