@@ -97,6 +97,7 @@ def save_profile(session: Session, spec: ProfileSpec) -> str:
     if row is None:
         session.add(Profile(**data))
         return "added"
+    data.pop("enabled")  # re-importing a file does not re-enable a profile an admin disabled
     for k, v in data.items():
         setattr(row, k, v)
     row.updated_at = utcnow()

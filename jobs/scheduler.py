@@ -1,0 +1,70 @@
+"""APScheduler set-up: the poll interval and the weekly digest from config; clean stop on SIGTERM or Ctrl-C."""
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from collections.abc import Callable
+from datetime import datetime
+
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.interval import IntervalTrigger
+from sqlalchemy.engine import Engine
+
+from matcher.clock import utc_now
+from matcher.config import Config
+
+log = logging.getLogger(__name__)
+
+
+def build_scheduler(cfg: Config, engine: Engine, clock: Callable[[], datetime] = utc_now) -> BackgroundScheduler:
+    from jobs.pipeline import weekly_job
+    from jobs.poll import poll_job
+
+    tz = cfg.digest.timezone
+    scheduler = BackgroundScheduler(
+        timezone=tz,
+        job_defaults={
+            # a run missed while the process was down still happens if it is at most this late...
+            "misfire_grace_time": cfg.scheduler.misfire_grace_seconds,
+            # ...and several missed runs collapse into one; never two copies of a job at once
+            "coalesce": True,
+            "max_instances": 1,
+        },
+    )
+    scheduler.add_job(
+        lambda: poll_job(cfg, engine, clock()),
+        IntervalTrigger(minutes=cfg.scheduler.poll_every_minutes, timezone=tz),
+        id="poll", name="poll every source", next_run_time=datetime.now(scheduler.timezone),
+    )
+    t = cfg.digest.time
+    scheduler.add_job(
+        lambda: weekly_job(cfg, engine, clock()),
+        CronTrigger(day_of_week=cfg.digest.weekday, hour=t.hour, minute=t.minute, second=t.second, timezone=tz),
+        id="weekly-digest", name="match and send the weekly digests",
+    )
+    return scheduler
+
+
+def run_forever(cfg: Config, engine: Engine, stop: threading.Event | None = None) -> None:
+    """Run the scheduler in the foreground until SIGTERM/SIGINT (or `stop` is set), then let running jobs finish."""
+    stop = stop or threading.Event()
+
+    def _stop(signum: int, _frame: object) -> None:
+        log.warning("received %s: stopping after running jobs finish", signal.Signals(signum).name)
+        stop.set()
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _stop)
+        signal.signal(signal.SIGINT, _stop)
+    scheduler = build_scheduler(cfg, engine)
+    scheduler.start()
+    for job in scheduler.get_jobs():
+        log.warning("scheduled %s: next run %s", job.name, job.next_run_time)
+    try:
+        while not stop.wait(1.0):
+            pass
+    finally:
+        scheduler.shutdown(wait=True)
+        log.warning("scheduler stopped")

@@ -1,0 +1,85 @@
+"""The store on a real PostgreSQL server: the same guarantees as on SQLite."""
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlmodel import Session, select
+
+from matcher.config import DatabaseConfig
+from matcher.models import Digest, Notice
+from matcher.schema import NoticeRecord
+from matcher.store import claim_digest, finish_digest, init_db, make_engine, quarantine, session_scope, upsert_notice
+from pgserver import fresh_schema_url, postgres_url
+
+pytestmark = pytest.mark.postgres
+
+
+@pytest.fixture(scope="module")
+def pg_base_url():
+    with postgres_url() as url:
+        yield DatabaseConfig(url=url).url
+
+
+@pytest.fixture
+def pg_engine(pg_base_url):
+    gen = fresh_schema_url(pg_base_url)
+    url = next(gen)
+    engine = make_engine(url)
+    init_db(engine)
+    yield engine
+    engine.dispose()
+    next(gen, None)
+
+
+def _notice(title: str = "Grounds maintenance", updated: datetime | None = None) -> NoticeRecord:
+    return NoticeRecord(
+        source="contracts_finder", key="ocds-b5fd17-abc", release_id="abc-1", title=title,
+        description="Grass cutting and hedge work for parks.", cpv=["77310000"], regions=["South West"],
+        closes_at=datetime(2025, 2, 14, 12, tzinfo=UTC), updated_at=updated or datetime(2025, 1, 23, tzinfo=UTC),
+        sections={"lots": "Lot 1"}, raw={"ocid": "ocds-b5fd17-abc"},
+    )
+
+
+def test_init_twice_is_harmless_on_postgres(pg_engine):
+    init_db(pg_engine)
+    init_db(pg_engine)
+    with Session(pg_engine) as s:
+        assert s.exec(select(Notice)).all() == []
+
+
+def test_later_release_updates_notice_on_postgres(pg_engine):
+    with session_scope(pg_engine) as s:
+        assert upsert_notice(s, _notice()) == "inserted"
+    with session_scope(pg_engine) as s:
+        assert upsert_notice(s, _notice()) == "unchanged"
+        assert upsert_notice(s, _notice("Grounds maintenance (amended)", datetime(2025, 1, 24, tzinfo=UTC))) == "updated"
+        # an older release served again never overwrites the newer one
+        assert upsert_notice(s, _notice("Old title", datetime(2025, 1, 1, tzinfo=UTC))) == "unchanged"
+    with session_scope(pg_engine) as s:
+        rows = s.exec(select(Notice)).all()
+    assert len(rows) == 1
+    assert rows[0].title == "Grounds maintenance (amended)"
+    assert rows[0].cpv == ["77310000"] and rows[0].sections == {"lots": "Lot 1"}
+    assert rows[0].closes_at == datetime(2025, 2, 14, 12, tzinfo=UTC)
+
+
+def test_digest_claim_is_exclusive_on_postgres(pg_engine):
+    with session_scope(pg_engine) as s:
+        d = Digest(profile_id="p1", week="2025-W04")
+        s.add(d)
+    stale = datetime.now(UTC) - timedelta(hours=1)
+    with Session(pg_engine) as a, Session(pg_engine) as b:
+        assert claim_digest(a, d.id, stale) is True
+        assert claim_digest(b, d.id, stale) is False
+        finish_digest(a, d.id, ok=True)
+    with Session(pg_engine) as s:
+        row = s.get(Digest, d.id)
+        assert row.state == "sent" and row.attempts == 1 and row.sent_at is not None
+        assert claim_digest(s, d.id, stale) is False
+
+
+def test_same_quarantined_payload_is_kept_once_on_postgres(pg_engine):
+    with session_scope(pg_engine) as s:
+        assert quarantine(s, "contracts_finder", {"ocid": None}, "ocid: missing") is True
+        assert quarantine(s, "contracts_finder", {"ocid": None}, "ocid: missing") is False
