@@ -81,7 +81,7 @@ class Digest(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     profile_id: str = Field(index=True, max_length=100)
     week: str = Field(index=True, max_length=10, description="ISO week, e.g. 2025-W04")
-    state: str = Field(default="created", index=True, max_length=20)  # created, sending, sent, failed, empty
+    state: str = Field(default="created", index=True, max_length=20)  # created, sending, sent, failed, dead, empty, skipped
     message_id: str | None = Field(default=None, max_length=300)
     item_count: int = 0
     attempts: int = 0

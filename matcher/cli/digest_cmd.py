@@ -1,8 +1,100 @@
-"""Commands registered by this module (filled in by its owner)."""
+"""Digest commands: `matcher digest send`, `matcher digest preview`, and `matcher serve` (the link endpoint)."""
 from __future__ import annotations
 
+from pathlib import Path
+from urllib.parse import urlsplit
+
 import typer
+from rich.table import Table
+
+from matcher.cli.common import ConfigOption, console, engine_for, fail, load
+
+digest_app = typer.Typer(help="Build, preview and send the weekly digests.", no_args_is_help=True)
+
+NowOption = typer.Option(None, "--now", help="Run as of this time (ISO date or datetime, UTC if no offset); default: now.")
+
+
+def _now(value: str | None):
+    from matcher.clock import parse_now
+
+    try:
+        return parse_now(value)
+    except ValueError:
+        fail(f"--now: {value!r} is not an ISO date or datetime", 2)
+
+
+@digest_app.command("send")
+def send(now: str = NowOption, config: Path = ConfigOption) -> None:
+    """Build this week's digests and deliver the pending ones (outbox or SMTP). Safe to run again."""
+    from jobs.digest import digest_job
+    from matcher.config import ConfigError
+    from matcher.render import TemplatesMissing
+
+    cfg = load(config)
+    when = _now(now)
+    try:
+        report = digest_job(cfg, engine_for(cfg), when)
+    except (ConfigError, TemplatesMissing) as e:
+        fail(str(e), 2)
+    table = Table("profile", "items", "state", "last error", title=f"Digests for {report.week}")
+    for row in report.rows:
+        table.add_row(row.profile_id, str(row.items), row.state, (row.last_error or "")[:80])
+    console.print(table)
+    console.print(str(report), highlight=False)
+    if report.delivery.errors:
+        raise typer.Exit(1)
+
+
+@digest_app.command("preview")
+def preview_cmd(
+    profile_id: str = typer.Argument(..., help="The SME's profile id."),
+    now: str = NowOption,
+    html: bool = typer.Option(False, "--html", help="Print the HTML part instead of the text part."),
+    config: Path = ConfigOption,
+) -> None:
+    """Show one SME's digest for the week from the current matches; sends nothing and changes nothing."""
+    from matcher.config import ConfigError
+    from matcher.digest import preview
+    from matcher.render import TemplatesMissing, template_env
+    from matcher.store import session_scope
+    from matcher.tokens import LinkSigner
+
+    cfg = load(config)
+    when = _now(now)
+    try:
+        env, signer = template_env(), LinkSigner.from_config(cfg)
+        with session_scope(engine_for(cfg)) as s:
+            message, _ = preview(s, cfg, profile_id, when, env, signer)
+            s.rollback()  # belt and braces: a preview never writes
+    except LookupError as e:
+        fail(str(e))
+    except (ConfigError, TemplatesMissing) as e:
+        fail(str(e), 2)
+    part = message.get_body(("html",) if html else ("plain",))
+    for header in ("From", "To", "Subject", "Message-ID", "List-Unsubscribe"):
+        typer.echo(f"{header}: {message[header]}", err=html)  # with --html, stdout is the HTML alone
+    typer.echo("", err=html)
+    typer.echo(part.get_content())
+
+
+def serve(
+    host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on (put a TLS proxy in front for the public URL)."),
+    port: int = typer.Option(None, "--port", help="Default: the port of digest.public_base_url, else 8080."),
+    config: Path = ConfigOption,
+) -> None:
+    """Serve the unsubscribe and feedback links (one-click unsubscribe, 'Not relevant')."""
+    from matcher.config import ConfigError
+    from matcher.web import serve as run
+
+    cfg = load(config)
+    base = urlsplit(cfg.digest.public_base_url)
+    port = port or base.port or 8080
+    try:
+        run(cfg, engine_for(cfg), host, port)
+    except ConfigError as e:
+        fail(str(e), 2)
 
 
 def register(app: typer.Typer) -> None:
-    pass
+    app.add_typer(digest_app, name="digest")
+    app.command("serve")(serve)

@@ -1,0 +1,210 @@
+"""The weekly digest: one Digest row per (SME, week), with that week's best Match rows attached.
+
+build_digests() is safe to run any number of times in a week: an existing digest is kept as it is. A notice
+already sent to an SME in an earlier digest is not listed again. compose() turns a digest into its email;
+preview() does the same for the current week without writing anything.
+"""
+from __future__ import annotations
+
+import logging
+import re
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime
+from email.message import EmailMessage
+from typing import NamedTuple
+
+from jinja2 import Environment
+from sqlalchemy import update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlmodel import Session, col, select
+
+from matcher import clock
+from matcher.config import Config
+from matcher.models import Digest, Match, Notice, Profile, utcnow
+from matcher.profiles import active_profiles
+from matcher.render import DigestView, build_message, mail_domain, make_item
+from matcher.tokens import LinkSigner
+
+log = logging.getLogger(__name__)
+
+# an earlier digest in one of these states may have reached the SME, so its notices are not listed again
+DELIVERED_STATES = ("sent", "sending")
+PENDING_STATES = ("created", "failed")
+# bulk UPDATEs here need not scan the session's loaded objects (none of them are read afterwards)
+NO_SYNC = {"synchronize_session": False}
+
+
+@dataclass
+class BuildResult:
+    week: str
+    created: list[int] = field(default_factory=list)  # ids of the digests this run created
+    existing: int = 0  # digests for this week that were already there
+    superseded: int = 0  # unsent digests of earlier weeks given up (state 'dead')
+    orphan_matches: int = 0  # matches whose notice is not in the store (not listed)
+
+
+def message_id_for(digest: Digest, domain: str) -> str:
+    """Stable across retries: derived from the digest row only."""
+    profile = re.sub(r"[^A-Za-z0-9_-]+", "-", digest.profile_id).strip("-") or "sme"
+    return f"<digest-{digest.id}.{profile}.{digest.week}@{domain}>"
+
+
+class Candidate(NamedTuple):
+    """The few columns selection needs; the full rows are read only for what gets listed."""
+
+    match_id: int
+    profile_id: str
+    notice_key: str
+    score: float
+    rank: int
+
+
+def choose(candidates: list[Candidate], already_sent: set[str], limit: int) -> list[Candidate]:
+    """Best score first (rank, then key, break ties); skip notices sent before; at most `limit`."""
+    ranked = sorted(candidates, key=lambda c: (-c.score, c.rank, c.notice_key))
+    return [c for c in ranked if c.notice_key not in already_sent][:limit]
+
+
+def _candidates(session: Session, week: str, profile_ids: list[str] | None) -> tuple[dict[str, list[Candidate]], int]:
+    """This week's unattached matches by profile; matches whose notice is not stored are counted, not listed."""
+    stmt = (
+        select(Match.id, Match.profile_id, Match.notice_key, Match.score, Match.rank, Notice.id)
+        .join(Notice, Notice.key == Match.notice_key, isouter=True)
+        .where(Match.week == week, col(Match.digest_id).is_(None))
+    )
+    if profile_ids is not None:
+        stmt = stmt.where(col(Match.profile_id).in_(profile_ids))
+    found: dict[str, list[Candidate]] = defaultdict(list)
+    orphans = 0
+    for mid, pid, key, score, rank, notice_id in session.exec(stmt):
+        if notice_id is None:
+            orphans += 1
+            continue
+        found[pid].append(Candidate(mid, pid, key, score, rank))
+    return found, orphans
+
+
+def _sent_before(session: Session, week: str, profile_ids: list[str] | None) -> dict[str, set[str]]:
+    stmt = (
+        select(Match.profile_id, Match.notice_key)
+        .join(Digest, col(Digest.id) == Match.digest_id)
+        .where(col(Digest.state).in_(DELIVERED_STATES), Digest.week != week)
+    )
+    if profile_ids is not None:
+        stmt = stmt.where(col(Match.profile_id).in_(profile_ids))
+    out: dict[str, set[str]] = defaultdict(set)
+    for pid, key in session.exec(stmt):
+        out[pid].add(key)
+    return out
+
+
+def supersede_old(session: Session, week: str) -> int:
+    """Unsent digests of earlier weeks are stale news: mark them 'dead', saying why, so nothing waits forever."""
+    result = session.execute(
+        update(Digest)
+        .where(Digest.week < week, col(Digest.state).in_(PENDING_STATES))
+        .values(state="dead", last_error=f"not sent before week {week} began; superseded by that week's digest")
+    )
+    return result.rowcount or 0
+
+
+def _insert_digest(session: Session, profile_id: str, week: str, state: str, items: int) -> int | None:
+    """INSERT ... ON CONFLICT DO NOTHING on (profile_id, week): the new id, or None if the row exists."""
+    dialect = session.get_bind().dialect.name
+    insert = {"sqlite": sqlite_insert, "postgresql": pg_insert}.get(dialect)
+    if insert is None:
+        raise RuntimeError(f"database dialect {dialect!r} is not supported (sqlite or postgresql)")
+    stmt = (
+        insert(Digest)
+        .values(profile_id=profile_id, week=week, state=state, item_count=items, attempts=0, created_at=utcnow())
+        .on_conflict_do_nothing(index_elements=["profile_id", "week"])
+        .returning(Digest.id)
+    )
+    return session.execute(stmt).scalar_one_or_none()
+
+
+def build_digests(session: Session, cfg: Config, now: datetime) -> BuildResult:
+    week = clock.week_of(now, cfg.digest.timezone)
+    result = BuildResult(week=week, superseded=supersede_old(session, week))
+    if result.superseded:
+        log.warning("%d unsent digest(s) of earlier weeks marked dead", result.superseded)
+    profiles = active_profiles(session)
+    have = set(session.exec(select(Digest.profile_id).where(Digest.week == week)))
+    todo = [p.id for p in profiles if p.id not in have]
+    result.existing = len(profiles) - len(todo)
+    if not todo:
+        return result
+    scope = todo if len(todo) < 500 else None  # a long IN list costs more than reading the week's rows
+    candidates, result.orphan_matches = _candidates(session, week, scope)
+    sent = _sent_before(session, week, scope)
+    if result.orphan_matches:
+        log.warning("%d match(es) for %s name a notice that is not stored; they are not listed", result.orphan_matches, week)
+    domain = mail_domain(cfg)
+    for pid in todo:
+        chosen = choose(candidates.get(pid, []), sent.get(pid, set()), cfg.digest.max_items)
+        state = "created" if chosen or cfg.digest.send_empty else "empty"
+        digest_id = _insert_digest(session, pid, week, state, len(chosen))
+        if digest_id is None:  # another worker made this week's digest a moment ago: keep theirs
+            result.existing += 1
+            continue
+        mid = message_id_for(Digest(id=digest_id, profile_id=pid, week=week), domain)
+        session.execute(update(Digest).where(Digest.id == digest_id).values(message_id=mid), execution_options=NO_SYNC)
+        if chosen:
+            session.execute(update(Match).where(col(Match.id).in_([c.match_id for c in chosen])).values(digest_id=digest_id),
+                            execution_options=NO_SYNC)
+        result.created.append(digest_id)
+    return result
+
+
+def _rows(session: Session, condition) -> list[tuple[Match, Notice]]:  # noqa: ANN001
+    stmt = select(Match, Notice).join(Notice, Notice.key == Match.notice_key).where(condition)
+    return sorted(session.exec(stmt), key=lambda mn: (-mn[0].score, mn[0].rank, mn[0].notice_key))
+
+
+def digest_items(session: Session, digest_id: int) -> list[tuple[Match, Notice]]:
+    """The matches attached to a digest, with their notices, best first."""
+    return _rows(session, Match.digest_id == digest_id)
+
+
+def make_view(cfg: Config, profile: Profile, week: str, rows: list[tuple[Match, Notice]], now: datetime,
+              signer: LinkSigner) -> DigestView:
+    start = clock.week_start(week)
+    return DigestView(
+        profile_id=profile.id,
+        profile_name=profile.name,
+        week=week,
+        week_start=f"{start.day} {start:%B %Y}",
+        items=[make_item(m, n, cfg, now, signer) for m, n in rows],
+        unsubscribe_url=signer.unsubscribe_url(profile.id),
+    )
+
+
+def compose(session: Session, cfg: Config, digest: Digest, profile: Profile, now: datetime, env: Environment,
+            signer: LinkSigner) -> EmailMessage:
+    """The email for a stored digest, from the matches attached to it."""
+    view = make_view(cfg, profile, digest.week, digest_items(session, digest.id), now, signer)  # type: ignore[arg-type]
+    mid = digest.message_id or message_id_for(digest, mail_domain(cfg))
+    return build_message(env, cfg, view, profile, mid, now)
+
+
+def preview(session: Session, cfg: Config, profile_id: str, now: datetime, env: Environment,
+            signer: LinkSigner) -> tuple[EmailMessage, DigestView]:
+    """This week's digest for one SME as it is or would be sent; reads only, never changes state."""
+    profile = session.get(Profile, profile_id)
+    if profile is None:
+        raise LookupError(f"no profile {profile_id!r}")
+    week = clock.week_of(now, cfg.digest.timezone)
+    digest = session.exec(select(Digest).where(Digest.profile_id == profile_id, Digest.week == week)).first()
+    if digest is not None:
+        rows = digest_items(session, digest.id)  # type: ignore[arg-type]
+        mid = digest.message_id or message_id_for(digest, mail_domain(cfg))
+    else:
+        candidates, _ = _candidates(session, week, [profile_id])
+        sent = _sent_before(session, week, [profile_id])
+        chosen = choose(candidates.get(profile_id, []), sent.get(profile_id, set()), cfg.digest.max_items)
+        rows = _rows(session, col(Match.id).in_([c.match_id for c in chosen]))
+        mid = f"<preview.{re.sub(r'[^A-Za-z0-9_-]+', '-', profile_id)}.{week}@{mail_domain(cfg)}>"
+    view = make_view(cfg, profile, week, rows, now, signer)
+    return build_message(env, cfg, view, profile, mid, now), view

@@ -1,0 +1,211 @@
+"""Turning a digest into an email: view models, the Jinja2 templates, and the MIME message.
+
+Notice text comes from outside, so the HTML template is autoescaped and notice URLs are only linked when
+they are plain http(s). The email is multipart/alternative (text/plain + text/html) with RFC 8058 one-click
+unsubscribe headers. Nothing here touches the store; matcher.digest gathers the rows.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from email.headerregistry import Address
+from email import policy
+from email.message import EmailMessage
+from email.utils import format_datetime, parseaddr
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+
+from matcher import clock
+from matcher.config import Config, ConfigError
+from matcher.models import Match, Notice, Profile
+from matcher.tokens import LinkSigner
+
+LICENCE = "Contains public sector information licensed under the Open Government Licence v3.0."
+TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
+CURRENCY_SIGNS = {"GBP": "£", "EUR": "€", "USD": "$"}
+
+
+class TemplatesMissing(RuntimeError):
+    """The repo-root templates/ folder (or a template in it) is not where the package expects it."""
+
+
+def template_env(directory: Path | None = None) -> Environment:
+    """The one Jinja2 environment: HTML autoescaped, text not; an unknown variable is an error."""
+    folder = directory or TEMPLATES_DIR
+    if not folder.is_dir():
+        raise TemplatesMissing(f"templates folder not found at {folder}: the repo-root templates/ folder must sit beside matcher/")
+    for name in ("digest.html", "digest.txt"):
+        if not (folder / name).is_file():
+            raise TemplatesMissing(f"template {name} is missing from {folder}")
+    return Environment(
+        loader=FileSystemLoader(folder),
+        autoescape=select_autoescape(enabled_extensions=("html", "htm", "xml"), default_for_string=True, default=False),
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+
+
+@dataclass
+class DigestItem:
+    """One listed notice, ready for the templates: every field is plain text or a checked URL."""
+
+    notice_key: str
+    title: str
+    url: str | None
+    buyer: str | None
+    value: str | None
+    closes: str | None
+    closing_soon: bool
+    sme_suitable: bool
+    vcse_suitable: bool
+    source: str
+    score: float
+    summary: str | None = None
+    capabilities: list[str] = field(default_factory=list)
+    terms: list[str] = field(default_factory=list)
+    cpv: list[str] = field(default_factory=list)
+    evidence: str | None = None
+    feedback_url: str = ""
+
+
+@dataclass
+class DigestView:
+    profile_id: str
+    profile_name: str
+    week: str
+    week_start: str
+    items: list[DigestItem]
+    unsubscribe_url: str
+    licence: str = LICENCE
+
+
+def safe_url(url: str | None) -> str | None:
+    """Only absolute http(s) URLs become links; anything else (javascript:, data:, relative) is dropped."""
+    if not url:
+        return None
+    url = url.strip()
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return None
+    if parts.scheme.lower() not in ("http", "https") or not parts.netloc or any(c in url for c in "\r\n\t "):
+        return None
+    return url
+
+
+def format_money(amount: float, currency: str | None) -> str:
+    sign = CURRENCY_SIGNS.get((currency or "GBP").upper())
+    number = f"{amount:,.0f}" if float(amount).is_integer() or amount >= 1000 else f"{amount:,.2f}"
+    return f"{sign}{number}" if sign else f"{currency.upper()} {number}"  # type: ignore[union-attr]
+
+
+def format_value(vmin: float | None, vmax: float | None, currency: str | None) -> str | None:
+    """'£50,000', or '£10,000 – £50,000' when min and max differ; None when no value is given."""
+    if vmin is None and vmax is None:
+        return None
+    if vmin is None or vmax is None or vmin == vmax:
+        return format_money(vmax if vmax is not None else vmin, currency)  # type: ignore[arg-type]
+    low, high = sorted((vmin, vmax))
+    return f"{format_money(low, currency)} – {format_money(high, currency)}"
+
+
+def format_when(when: datetime, tz: str) -> str:
+    local = when.astimezone(ZoneInfo(tz))
+    return f"{local:%a} {local.day} {local:%b %Y, %H:%M}"
+
+
+def _strings(value: Any, limit: int = 12) -> list[str]:
+    """Explanation lists may be missing, a single string, or hold odd types: keep the non-empty strings."""
+    if value is None:
+        return []
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, (list, tuple)):
+        return []
+    out = []
+    for v in value:
+        if isinstance(v, dict):  # e.g. {"code": ..., "description": ...}
+            v = " ".join(str(x) for x in (v.get("code"), v.get("description")) if x)
+        if isinstance(v, (str, int)) and str(v).strip():
+            out.append(str(v).strip())
+    return out[:limit]
+
+
+def _text(value: Any) -> str | None:
+    return value.strip() if isinstance(value, str) and value.strip() else None
+
+
+def make_item(match: Match, notice: Notice, cfg: Config, now: datetime, signer: LinkSigner) -> DigestItem:
+    why = match.explanation if isinstance(match.explanation, dict) else {}
+    days = clock.days_until(notice.closes_at, now)
+    return DigestItem(
+        notice_key=notice.key,
+        title=notice.title,
+        url=safe_url(notice.url),
+        buyer=_text(notice.buyer),
+        value=format_value(notice.value_min, notice.value_max, notice.currency),
+        closes=format_when(notice.closes_at, cfg.digest.timezone) if notice.closes_at else None,
+        closing_soon=days is not None and 0 <= days <= cfg.digest.closing_soon_days,
+        sme_suitable=bool(notice.sme_suitable),
+        vcse_suitable=bool(notice.vcse_suitable),
+        source=notice.source,
+        score=float(match.score),
+        summary=_text(why.get("summary")),
+        capabilities=_strings(why.get("capabilities")),
+        terms=_strings(why.get("terms")),
+        cpv=_strings(why.get("cpv")),
+        evidence=_text(why.get("evidence")),
+        feedback_url=signer.feedback_url(match.profile_id, notice.key, "not-relevant"),
+    )
+
+
+def subject_for(cfg: Config, week: str) -> str:
+    start = clock.week_start(week)
+    try:
+        return cfg.digest.subject.format(week_start=f"{start.day} {start:%B %Y}")
+    except (KeyError, IndexError, ValueError) as e:
+        raise ConfigError(f"digest.subject: {cfg.digest.subject!r} cannot be filled in ({e}); only {{week_start}} is available") from None
+
+
+def mail_domain(cfg: Config) -> str:
+    _, addr = parseaddr(cfg.digest.from_address)
+    domain = addr.rpartition("@")[2]
+    if not domain:
+        raise ConfigError(f"digest.from_address: {cfg.digest.from_address!r} has no domain")
+    return domain
+
+
+def build_message(
+    env: Environment, cfg: Config, view: DigestView, profile: Profile, message_id: str, now: datetime
+) -> EmailMessage:
+    """The multipart/alternative email for one digest, headers included."""
+    text = env.get_template("digest.txt").render(d=view)
+    html = env.get_template("digest.html").render(d=view)
+    msg = EmailMessage()
+    msg["From"] = cfg.digest.from_address
+    msg["To"] = Address(display_name=profile.name, addr_spec=profile.email) if profile.name else profile.email
+    msg["Subject"] = subject_for(cfg, view.week)
+    msg["Date"] = format_datetime(now)
+    msg["Message-ID"] = message_id
+    msg["List-Unsubscribe"] = f"<{view.unsubscribe_url}>"
+    msg["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+    msg["Auto-Submitted"] = "auto-generated"
+    msg.set_content(text, cte="quoted-printable")
+    msg.add_alternative(html, subtype="html", cte="quoted-printable")
+    return msg
+
+
+# RFC 5322 allows header lines up to 998 characters. At the usual 78 the email package would turn the long
+# List-Unsubscribe URL into an RFC 2047 encoded-word, which mail clients do not read as a URL.
+WIRE_POLICY = policy.SMTP.clone(max_line_length=998)
+
+
+def to_bytes(message: EmailMessage) -> bytes:
+    """The message as sent and as written to the outbox (CRLF line ends, headers unencoded where possible)."""
+    return message.as_bytes(policy=WIRE_POLICY)

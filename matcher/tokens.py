@@ -1,0 +1,86 @@
+"""Signed link tokens for one-click unsubscribe and "Not relevant" feedback (itsdangerous, salted per purpose).
+
+A token carries who and what it is for, signed with the key from matcher.secrets.signing_key. Tokens do not
+expire: an unsubscribe link in a months-old email must still work. A token made for one purpose never
+verifies for the other (each purpose has its own salt).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from urllib.parse import quote
+
+from itsdangerous import BadData, URLSafeSerializer
+
+from matcher.config import Config
+
+UNSUBSCRIBE_SALT = "matcher.unsubscribe.v1"
+FEEDBACK_SALT = "matcher.feedback.v1"
+VERDICTS = ("not-relevant", "relevant")
+
+
+class BadToken(ValueError):
+    """A link token that is forged, damaged, or made for another purpose."""
+
+
+@dataclass(frozen=True)
+class FeedbackClaim:
+    profile_id: str
+    notice_key: str
+    verdict: str
+
+
+class LinkSigner:
+    """Makes and checks the tokens, and the public URLs that carry them."""
+
+    def __init__(self, key: str, public_base_url: str) -> None:
+        self._unsubscribe = URLSafeSerializer(key, salt=UNSUBSCRIBE_SALT)
+        self._feedback = URLSafeSerializer(key, salt=FEEDBACK_SALT)
+        self.base_url = public_base_url.rstrip("/")
+
+    @classmethod
+    def from_config(cls, cfg: Config) -> "LinkSigner":
+        from matcher.secrets import signing_key
+
+        return cls(signing_key(cfg), cfg.digest.public_base_url)
+
+    # unsubscribe
+    def unsubscribe_token(self, profile_id: str) -> str:
+        return self._unsubscribe.dumps({"p": profile_id})
+
+    def read_unsubscribe(self, token: str) -> str:
+        data = _loads(self._unsubscribe, token, "unsubscribe")
+        profile_id = data.get("p") if isinstance(data, dict) else None
+        if not isinstance(profile_id, str) or not profile_id:
+            raise BadToken("unsubscribe link: the token names no profile")
+        return profile_id
+
+    def unsubscribe_url(self, profile_id: str) -> str:
+        return f"{self.base_url}/unsubscribe/{quote(self.unsubscribe_token(profile_id), safe='')}"
+
+    # feedback
+    def feedback_token(self, profile_id: str, notice_key: str, verdict: str = "not-relevant") -> str:
+        if verdict not in VERDICTS:
+            raise ValueError(f"feedback verdict {verdict!r} is not one of {', '.join(VERDICTS)}")
+        return self._feedback.dumps({"p": profile_id, "n": notice_key, "v": verdict})
+
+    def read_feedback(self, token: str) -> FeedbackClaim:
+        data = _loads(self._feedback, token, "feedback")
+        if not isinstance(data, dict):
+            raise BadToken("feedback link: the token holds no feedback")
+        p, n, v = data.get("p"), data.get("n"), data.get("v")
+        if not (isinstance(p, str) and p and isinstance(n, str) and n):
+            raise BadToken("feedback link: the token names no profile or notice")
+        if v not in VERDICTS:
+            raise BadToken(f"feedback link: unknown verdict {v!r}")
+        return FeedbackClaim(profile_id=p, notice_key=n, verdict=v)
+
+    def feedback_url(self, profile_id: str, notice_key: str, verdict: str = "not-relevant") -> str:
+        token = self.feedback_token(profile_id, notice_key, verdict)
+        return f"{self.base_url}/feedback/{quote(token, safe='')}"
+
+
+def _loads(serializer: URLSafeSerializer, token: str, purpose: str) -> object:
+    try:
+        return serializer.loads(token)
+    except BadData:
+        raise BadToken(f"{purpose} link: the signature does not match (the link is damaged or was not made by us)") from None
