@@ -70,7 +70,7 @@ def run_demo(workdir: Path, now: datetime | None = None) -> tuple[Config, list[D
     from jobs.pipeline import run_once
     from matcher.models import Digest, Match, Notice, Profile
     from matcher.profiles import read_profiles, save_profile
-    from matcher.replay import recording_dates, start_replay
+    from matcher.replay import recording_now, start_replay
     from matcher.secrets import ensure_secret
     from matcher.store import init_db, make_engine, session_scope
 
@@ -79,7 +79,7 @@ def run_demo(workdir: Path, now: datetime | None = None) -> tuple[Config, list[D
         data = demo_config(workdir, {name: replay.base_url(name) for name in DEMO_SOURCES})
         write_config(workdir / "config.toml", data)
         cfg = config_from_dict(data, where=str(workdir / "config.toml"), base_dir=workdir.resolve())
-        now = now or recording_dates()["contracts_finder"]
+        now = now or recording_now()
         engine = make_engine(cfg.database_url())
         init_db(engine)
         ensure_secret(cfg)

@@ -15,9 +15,11 @@ _TAG_HINT = re.compile(r"<\s*/?\s*[a-zA-Z][^>]*>|&[a-zA-Z#0-9]+;")
 # after a vowel it is only a break when an upper-case letter follows at once.
 _LOST_BREAK = re.compile(
     r"(?<=[^\sA-Za-z\u00c0-\u024f])(?:rn)+(?=\s|[A-Z0-9\u2022*(]|$)"
+    r"|(?<=[A-Z]{2})(?:rn)+(?=\s|[A-Z0-9\u2022*(]|$)"  # after an all-caps word: "PACKAGErnrnA47" ("Urn" is a word)
     r"|(?<=[b-df-hj-np-tv-z])(?:rn)+(?=\s|[A-Z0-9\u2022*(]|$)"
     r"|(?<=[aeiou])(?:rn)+(?=[A-Z\u2022(])"
     r"|(?<=\s)(?:rn)+(?=\S)|(?<=\s)r(?=[A-Z][a-z])|(?<=\s)rn(?=\s)"
+    r"|(?<=[.:;!?])(?:rn)+(?=[a-z])|(?<=[b-df-hj-np-tv-z])(?:rn){2,}"  # "portal:rnrnhttps", "andrnrnii."
 )
 _SPACES = re.compile(r"[ \t\u00a0\u2000-\u200b\u202f]+")
 _BLANKS = re.compile(r"\n{3,}")

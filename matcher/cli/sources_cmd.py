@@ -1,8 +1,130 @@
-"""Commands registered by this module (filled in by its owner)."""
+"""Source commands: `matcher poll`, `matcher sources status`, `matcher replay serve`."""
 from __future__ import annotations
 
+import time
+from pathlib import Path
+
 import typer
+from rich import box
+from rich.markup import escape
+from rich.table import Table
+
+from matcher.cli.common import ConfigOption, console, engine_for, err_console, fail, load
+
+sources_app = typer.Typer(help="The procurement portals polled.", no_args_is_help=True)
+replay_app = typer.Typer(help="The loopback replay server (recorded portal responses).", no_args_is_help=True)
+
+
+def _when(value) -> str:
+    return value.strftime("%Y-%m-%d %H:%M") if value else "-"
+
+
+def _table(*columns: str, title: str) -> Table:
+    table = Table(title=title, box=box.SIMPLE_HEAD, show_edge=False)
+    for i, name in enumerate(columns):
+        table.add_column(name, no_wrap=i == 0 or name in ("watermark", "last success"), overflow="fold")
+    return table
+
+
+def poll(
+    source: list[str] = typer.Option([], "--source", "-s", help="Poll only this source (repeatable); default: every enabled one."),
+    now: str = typer.Option(None, "--now", help="Poll as of this time (ISO date or datetime, UTC if no offset); default: now."),
+    config: Path = ConfigOption,
+) -> None:
+    """Poll the portals from each source's watermark up to now, and print what was stored."""
+    from jobs.poll import poll_job
+    from matcher.clock import parse_now
+    from matcher.sources.registry import UnknownSource
+
+    cfg = load(config)
+    try:
+        when = parse_now(now)
+    except ValueError:
+        fail(f"--now: {now!r} is not an ISO date or datetime", 2)
+    try:
+        reports = poll_job(cfg, engine_for(cfg), when, source or None)
+    except UnknownSource as e:
+        fail(str(e), 2)
+    if not reports:
+        console.print("no source is enabled in the config")
+        return
+    table = _table("source", "result", "windows", "pages", "requests", "new", "updated", "same", "quarantined",
+                   "watermark", title=f"Poll as of {_when(when)} UTC")
+    for r in reports:
+        table.add_row(r.source, "[red]failed[/]" if r.error else "ok", f"{r.windows_done}/{r.windows}", str(r.pages),
+                      str(r.requests), str(r.inserted), str(r.updated), str(r.unchanged), str(r.quarantined),
+                      _when(r.watermark))
+    console.print(table)
+    for r in reports:
+        if r.error:
+            err_console.print(f"[red]{r.source}[/]: {escape(r.error)}", highlight=False, soft_wrap=True)
+    if any(r.error for r in reports):
+        raise typer.Exit(1)
+
+
+@sources_app.command("status")
+def status(config: Path = ConfigOption) -> None:
+    """Per source: last successful poll, watermark, notices stored, quarantined records, last error."""
+    from sqlalchemy import func
+    from sqlmodel import select
+
+    from matcher.models import Notice, Quarantined, Watermark
+    from matcher.store import session_scope
+
+    cfg = load(config)
+    with session_scope(engine_for(cfg)) as s:
+        notices = dict(s.exec(select(Notice.source, func.count()).group_by(Notice.source)).all())
+        held = dict(s.exec(select(Quarantined.source, func.count()).group_by(Quarantined.source)).all())
+        marks = {w.source: w for w in s.exec(select(Watermark))}
+    table = _table("source", "last success", "watermark", "notices", "quarantined", title="Sources (times UTC; failing in red)")
+    errors = []
+    for name in sorted(set(cfg.sources) | set(marks) | set(notices)):
+        wm = marks.get(name)
+        src = cfg.sources.get(name)
+        failing = bool(wm and wm.last_error and (wm.last_success_at is None
+                                                 or (wm.last_error_at and wm.last_error_at >= wm.last_success_at)))
+        if failing:
+            errors.append(f"[red]{name}[/] failed at {_when(wm.last_error_at)}: {escape(wm.last_error)}")
+        state = "" if src and src.enabled else " (disabled)" if src else " (not configured)"
+        table.add_row(f"[red]{name}[/]{state}" if failing else name + state, _when(wm.last_success_at if wm else None),
+                      _when(wm.position if wm else None), str(notices.get(name, 0)), str(held.get(name, 0)))
+    console.print(table)
+    for line in errors:
+        console.print(line, highlight=False, soft_wrap=True)
+
+
+@replay_app.command("serve")
+def serve(
+    port: int = typer.Option(8765, "--port", "-p", help="Port on 127.0.0.1 (0 picks a free one)."),
+    host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on."),
+    dm_day: str = typer.Option(None, "--dm-day", help="Digital Marketplace recording day to serve; default: the latest."),
+    fault: list[str] = typer.Option([], "--fault", help="Inject a fault, e.g. 'rate_limit_403@/Published' or "
+                                    "'status:status=429,retry_after=5'; repeatable, consumed in order."),
+) -> None:
+    """Serve the bundled portal recordings until interrupted (point base_url in config.toml at it)."""
+    from matcher.replay import Fault, recording_dates, start_replay
+
+    try:
+        faults = [Fault.parse(f) for f in fault]
+        server = start_replay(faults=faults, host=host, port=port, dm_day=dm_day)
+    except (ValueError, OSError) as e:
+        fail(str(e), 2)
+    dates = recording_dates()
+    console.print(f"replay server on {server.url}", highlight=False)
+    for name in ("contracts_finder", "digital_marketplace"):
+        day = server.dm_day if name == "digital_marketplace" else dates.get(name)
+        console.print(f"  [sources.{name}] base_url = \"{server.base_url(name)}\"   (recorded {day})", highlight=False, markup=False)
+    err_console.print("Ctrl-C to stop")
+    try:
+        while True:
+            time.sleep(1)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.stop()
 
 
 def register(app: typer.Typer) -> None:
-    pass
+    app.command("poll")(poll)
+    app.add_typer(sources_app, name="sources")
+    app.add_typer(replay_app, name="replay")

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import random
 import threading
 import time
@@ -148,6 +149,19 @@ class PoliteClient:
     def get(self, url: str, params: dict[str, Any] | None = None) -> httpx.Response:
         return self._retrying()(self._once, url, params)
 
+    def get_text(self, url: str, params: dict[str, Any] | None = None, expect: Callable[[str, str], None] | None = None) -> str:
+        """GET and decode the body. `expect(text, url)` may raise BadBody (an error page served with
+        a 200, say), which is retried like any transient fault."""
+
+        def attempt() -> str:
+            resp = self._once(url, params)
+            text = decode_body(resp)
+            if expect:
+                expect(text, str(resp.url))
+            return text
+
+        return self._retrying()(attempt)
+
     def get_json(self, url: str, params: dict[str, Any] | None = None, repair: Callable[[str], str] | None = None) -> Any:
         """GET and parse JSON, retrying bodies that are not JSON (error pages, truncation) like any transient fault."""
 
@@ -156,15 +170,36 @@ class PoliteClient:
             text = decode_body(resp)
             if repair:
                 text = repair(text)
-            stripped = text.lstrip()
-            if stripped[:1] == "<":
-                raise BadBody(str(resp.url), f"HTTP {resp.status_code} with an HTML body, not JSON")
-            try:
-                return json.loads(text)
-            except json.JSONDecodeError as e:
-                raise BadBody(str(resp.url), f"invalid JSON at line {e.lineno} column {e.colno}: {e.msg}") from None
+            return parse_json(text, str(resp.url), resp.status_code)
 
         return self._retrying()(attempt)
+
+
+def _finite_float(literal: str) -> float:
+    value = float(literal)
+    if math.isinf(value):
+        raise _NumberOutOfRange(literal)
+    return value
+
+
+class _NumberOutOfRange(ValueError):
+    pass
+
+
+def _no_constants(name: str) -> float:
+    raise _NumberOutOfRange(name)  # NaN / Infinity: Python reads them, JSON has no such numbers
+
+
+def parse_json(text: str, url: str, status: int = 200) -> Any:
+    """Strict JSON: an HTML page, a syntax error or a number too big for a float (`1e9999`) is BadBody."""
+    if text.lstrip()[:1] == "<":
+        raise BadBody(url, f"HTTP {status} with an HTML body, not JSON")
+    try:
+        return json.loads(text, parse_float=_finite_float, parse_constant=_no_constants)
+    except json.JSONDecodeError as e:
+        raise BadBody(url, f"invalid JSON at line {e.lineno} column {e.colno}: {e.msg}") from None
+    except _NumberOutOfRange as e:
+        raise BadBody(url, f"invalid JSON: number {e} is out of range or not a JSON number") from None
 
 
 def decode_body(resp: httpx.Response) -> str:
