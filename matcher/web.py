@@ -4,11 +4,15 @@ GET never changes anything (mail scanners follow links): it shows a page with a 
   POST /unsubscribe/{token}  one-click unsubscribe (RFC 8058); idempotent
   GET  /unsubscribe/{token}  confirmation page with a POST button
   GET  /feedback/{token}     confirmation page;  POST stores the verdict (one per SME and notice)
-A forged or damaged token gets a 400 page saying so. Pages come from templates/web/, autoescaped.
+  GET  /champion/{token}                   SME champions: one week's match quality (?week=2025-W04)
+  GET  /champion/{token}/sme/{profile_id}  SME champions: what one SME was sent, week by week, and why
+A forged or damaged token gets a 400 page saying so (the champions' time-limited token: 403). Pages come from
+templates/web/ and templates/champion/, autoescaped.
 """
 from __future__ import annotations
 
 import logging
+from urllib.parse import quote, urlencode
 
 from jinja2 import Environment
 from sqlalchemy import update
@@ -21,11 +25,12 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, PlainTextResponse
 from starlette.routing import Route
 
+from matcher import champion, clock
 from matcher.config import Config
 from matcher.models import Feedback, Notice, Profile, utcnow
 from matcher.render import template_env
 from matcher.store import session_scope
-from matcher.tokens import BadToken, FeedbackClaim, LinkSigner
+from matcher.tokens import BadToken, ExpiredToken, FeedbackClaim, LinkSigner
 
 log = logging.getLogger(__name__)
 
@@ -64,8 +69,8 @@ class _Pages:
     def __init__(self, env: Environment) -> None:
         self.env = env
 
-    def page(self, template: str, status: int = 200, **context: object) -> HTMLResponse:
-        html = self.env.get_template(f"web/{template}.html").render(**context)
+    def page(self, template: str, status: int = 200, folder: str = "web", **context: object) -> HTMLResponse:
+        html = self.env.get_template(f"{folder}/{template}.html").render(**context)
         return HTMLResponse(html, status_code=status, headers=SECURITY_HEADERS)
 
     def error(self, status: int, heading: str, message: str) -> HTMLResponse:
@@ -125,7 +130,72 @@ def create_app(cfg: Config, engine: Engine) -> Starlette:
         Route("/unsubscribe/{token}", unsubscribe_page, methods=["GET", "POST"]),
         Route("/feedback/{token}", feedback_page, methods=["GET", "POST"]),
         Route("/healthz", health, methods=["GET"]),
+        *champion_routes(cfg, engine, pages, signer),
     ])
+
+
+def champion_routes(cfg: Config, engine: Engine, pages: _Pages, signer: LinkSigner) -> list[Route]:
+    """The SME champions' read-only pages (GET only), behind a signed, time-limited token."""
+    tz = cfg.digest.timezone
+
+    def refused(e: BadToken) -> HTMLResponse:
+        log.info("rejected champion link: %s", e)
+        expired = isinstance(e, ExpiredToken)
+        return pages.error(403, "This link has expired" if expired else "This link is not valid",
+                           "Champion links work for a limited time. Ask the service team for a new one "
+                           "(they make it with `matcher champion link`)." if expired else
+                           "It may have been damaged or was not made by this service. Please ask for a new link.")
+
+    def urls(token: str) -> dict[str, object]:
+        home = f"/champion/{quote(token, safe='')}"
+        return {
+            "home": home,
+            "week": lambda week: f"{home}?{urlencode({'week': week})}",
+            "sme": lambda pid, week=None: f"{home}/sme/{quote(pid, safe='')}" + (f"?{urlencode({'week': week})}" if week else ""),
+        }
+
+    def chosen_week(request: Request) -> str:
+        value = request.query_params.get("week")
+        return champion.parse_week(value) if value else clock.week_of(clock.utc_now(), tz)
+
+    def overview(request: Request):
+        token = request.path_params["token"]
+        try:
+            claim = signer.read_champion(token)
+        except BadToken as e:
+            return refused(e)
+        try:
+            week = chosen_week(request)
+        except champion.WeekError as e:
+            return pages.error(400, "Unknown week", f"{e}.")
+        with session_scope(engine) as s:
+            report = champion.week_report(s, week, tz)
+            weeks = champion.recent_weeks(s)
+            s.rollback()
+        return pages.page("overview", folder="champion", r=report, weeks=weeks, claim=claim, url=urls(token),
+                          previous=champion.shift_week(week, -1), following=champion.shift_week(week, 1))
+
+    def sme_page(request: Request):
+        token = request.path_params["token"]
+        try:
+            claim = signer.read_champion(token)
+        except BadToken as e:
+            return refused(e)
+        try:
+            back = champion.parse_week(request.query_params["week"]) if request.query_params.get("week") else None
+        except champion.WeekError:
+            back = None
+        with session_scope(engine) as s:
+            history = champion.sme_history(s, request.path_params["profile_id"], tz)
+            s.rollback()
+        if history is None:
+            return pages.error(404, "SME not found", "There is no SME profile with that id.")
+        return pages.page("sme", folder="champion", h=history, back_week=back, claim=claim, url=urls(token))
+
+    return [
+        Route("/champion/{token}", overview, methods=["GET"]),
+        Route("/champion/{token}/sme/{profile_id:path}", sme_page, methods=["GET"]),
+    ]
 
 
 def serve(cfg: Config, engine: Engine, host: str, port: int) -> None:
