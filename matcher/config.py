@@ -63,13 +63,16 @@ class EmbeddingConfig(_Section):
     batch_size: int = Field(32, ge=1, le=4096)
     device: str = "cpu"
     precision: Literal["fp32", "bf16"] = "fp32"
+    progress_min_texts: int = Field(256, ge=1, description="show a progress bar when embedding at least this many texts")
 
 
 class WeightsConfig(_Section):
-    dense: float = Field(0.45, ge=0)
-    lexical: float = Field(0.25, ge=0)
-    keyword: float = Field(0.15, ge=0)
-    cpv: float = Field(0.15, ge=0)
+    """Relative weights of the four score components; fitted on the dev judgments (`matcher eval --fit`)."""
+
+    dense: float = Field(0.445, ge=0)
+    lexical: float = Field(0.212, ge=0)
+    keyword: float = Field(0.248, ge=0)
+    cpv: float = Field(0.094, ge=0)
 
     @model_validator(mode="after")
     def _not_all_zero(self) -> "WeightsConfig":
@@ -80,9 +83,26 @@ class WeightsConfig(_Section):
 
 class MatchingConfig(_Section):
     weights: WeightsConfig = Field(default_factory=WeightsConfig)
+    calibration_slope: float = Field(22.78, gt=0, description="score = 1/(1+exp(-slope*(raw - midpoint)))")
+    calibration_midpoint: float = Field(0.281, description="raw (weighted-mean) score at which the calibrated score is 0.5")
     threshold: float = Field(0.5, ge=0, le=1, description="minimum calibrated score (0-1) for a notice to be sent")
     top_k: int = Field(20, ge=1, le=500)
     min_days_to_close: int = Field(3, ge=0, le=365)
+    title_weight: int = Field(2, ge=1, le=10, description="how many times the title counts in the lexical text")
+    infer_cpv_top: int = Field(10, ge=0, le=200, description="a profile without CPV codes borrows the commonest CPV groups of its top this-many text matches (0 = off)")
+    infer_cpv_digits: int = Field(3, ge=2, le=8, description="CPV digits kept from those matches (3 = CPV group)")
+    infer_cpv_codes: int = Field(2, ge=1, le=10, description="at most this many inferred CPV groups")
+    closed_statuses: list[str] = Field(
+        default_factory=lambda: ["cancelled", "withdrawn", "unsuccessful", "closed", "awarded"],
+        description="notice statuses that are no longer open opportunities",
+    )
+    closed_stages: list[str] = Field(
+        default_factory=lambda: ["award", "awardUpdate", "awardCancellation", "contract", "contractUpdate", "contractAmendment", "contractTermination", "implementation", "implementationUpdate", "tenderCancellation"],
+        description="notice stages (OCDS release tags) that are no longer open opportunities",
+    )
+    explain_min_similarity: float = Field(0.35, ge=-1, le=1, description="capability phrases below this cosine with the notice are not listed (the best one always is)")
+    explain_max_items: int = Field(3, ge=1, le=10, description="capabilities/terms/CPV codes listed per explanation")
+    evidence_max_chars: int = Field(300, ge=40, le=2000, description="longest evidence quote (cut at a word boundary)")
 
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")

@@ -1,8 +1,145 @@
-"""Commands registered by this module (filled in by its owner)."""
+"""Matching commands: `matcher match` (this week's matches into the store) and `matcher eval` (match quality)."""
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import typer
+from rich.table import Table
+
+from matcher.cli.common import ConfigOption, console, engine_for, err_console, fail, load
+
+
+def match_cmd(
+    now: str = typer.Option(None, "--now", help="Match as of this time (ISO date or datetime, UTC if no offset); default: now."),
+    profile: list[str] = typer.Option(None, "--profile", "-p", help="Only this profile (repeatable)."),
+    config: Path = ConfigOption,
+) -> None:
+    """Rank open notices for every active SME and store this week's best as matches. Safe to run again."""
+    from jobs.match import match_job
+    from matcher.clock import parse_now
+    from matcher.embed import EmbeddingError
+
+    cfg = load(config)
+    try:
+        when = parse_now(now)
+    except ValueError:
+        fail(f"--now: {now!r} is not an ISO date or datetime", 2)
+    try:
+        report = match_job(cfg, engine_for(cfg), when, profile_ids=profile or None)
+    except EmbeddingError as e:
+        fail(str(e), 2)
+    table = Table("profile", "matches", title=f"Matches for {report.week}")
+    for pid, n in sorted(report.per_profile.items()):
+        table.add_row(pid, str(n))
+    console.print(table)
+    if report.excluded:
+        console.print("filtered out: " + ", ".join(f"{n} {why}" for why, n in report.excluded.most_common(6)), highlight=False)
+    for err in report.errors:
+        err_console.print(f"[yellow]skipped[/] {err}", highlight=False, soft_wrap=True)
+    console.print(str(report), highlight=False)
+    if report.errors and not report.per_profile:
+        raise typer.Exit(1)
+
+
+def _notice_files(paths: list[Path]) -> list[Path]:
+    out: list[Path] = []
+    for p in paths:
+        if p.is_dir():
+            out += sorted(p.glob("*.jsonl"))
+        elif p.exists():
+            out.append(p)
+        else:
+            fail(f"--notices: {p} does not exist", 2)
+    if not out:
+        fail("--notices: no notice files given (JSON lines, or a folder of *.jsonl)", 2)
+    return out
+
+
+def eval_cmd(
+    profiles: Path = typer.Option(..., "--profiles", exists=True, dir_okay=False, help="Profiles (JSON list or CSV)."),
+    qrels: Path = typer.Option(..., "--qrels", exists=True, dir_okay=False, help="Judgments, one JSON object a line."),
+    notices: list[Path] = typer.Option(..., "--notices", help="Notice files (JSON lines) or a folder of them; repeatable."),
+    more_notices: list[Path] = typer.Argument(None, help="Further notice files (so `--notices dir/*.jsonl` works).", show_default=False),
+    as_json: bool = typer.Option(False, "--json", help="Print the figures as JSON."),
+    system: list[str] = typer.Option(None, "--system", "-s", help="Only this system (repeatable): matcher, keyword_alert, tfidf, dense."),
+    fit: bool = typer.Option(False, "--fit", help="Also fit the matcher's weights and calibration on these judgments and print them as TOML."),
+    vector_cache: Path = typer.Option(None, "--vector-cache", help="SQLite file to cache embeddings in between runs."),
+    config: Path = ConfigOption,
+) -> None:
+    """Measure match quality (nDCG@10, P@5, R@20, MRR) against judgments, for ours and reference systems."""
+    from matcher.embed import Embedder, EmbeddingError
+    from matcher.eval_corpus import EvalDataError, read_notices, read_qrels
+    from matcher.evaluate import SYSTEMS, evaluate
+    from matcher.profiles import read_profiles
+
+    cfg = load(config)
+    systems = list(system) if system else list(SYSTEMS)
+    bad = [s for s in systems if s not in SYSTEMS]
+    if bad:
+        fail(f"--system: unknown system {bad[0]!r}; known: {', '.join(SYSTEMS)}", 2)
+    read = read_profiles(profiles)
+    for err in read.errors:
+        err_console.print(f"[yellow]skipped[/] {err}", highlight=False, soft_wrap=True)
+    if not read.profiles:
+        fail(f"--profiles: no usable profile in {profiles}", 2)
+    try:
+        corpus = read_notices(_notice_files(list(notices) + list(more_notices or [])))
+        judged = read_qrels(qrels)
+    except EvalDataError as e:
+        fail(str(e), 2)
+    encode, engine = _encoder(Embedder(cfg.embedding), vector_cache)
+    try:
+        report = evaluate(read.profiles, corpus, judged, cfg, encode, systems)
+        if fit:
+            _print_fit(read.profiles, corpus, judged, cfg, encode)
+    except EmbeddingError as e:
+        fail(str(e), 2)
+    except ValueError as e:
+        fail(str(e))
+    finally:
+        if engine is not None:
+            engine.dispose()
+    if as_json:
+        typer.echo(json.dumps(report.as_json(), indent=2))
+        return
+    table = Table("system", "nDCG@10", "P@5", "R@20", "MRR",
+                  title=f"{report.profiles} judged profiles, {report.notices} notices")
+    for name, m in report.systems.items():
+        table.add_row(name, *(f"{m[k]:.3f}" for k in ("ndcg10", "p5", "r20", "mrr")))
+    console.print(table)
+
+
+def _encoder(embedder, vector_cache: Path | None):
+    """embedder.encode, or (with --vector-cache) the store's cached_embed on a SQLite file kept between runs."""
+    if vector_cache is None:
+        return embedder.encode, None
+    from matcher.embed import cached_embed
+    from matcher.store import init_db, make_engine, session_scope
+
+    engine = make_engine(f"sqlite:///{vector_cache.resolve()}")
+    init_db(engine)
+
+    def encode(texts):
+        with session_scope(engine) as s:
+            return cached_embed(s, embedder, texts)[0]
+
+    return encode, engine
+
+
+def _print_fit(profiles, corpus, judged, cfg, encode) -> None:
+    from matcher.embed import matching_vectors
+    from matcher.eval_fit import check_split_half, fit_calibration
+
+    profile_vecs, notice_vecs = matching_vectors(encode, profiles, corpus)
+    fitted = fit_calibration(profiles, corpus, judged, profile_vecs, notice_vecs, cfg.matching)
+    held = check_split_half(profiles, corpus, judged, profile_vecs, notice_vecs, cfg)
+    err_console.print("# fitted on these judgments; paste into config.toml", highlight=False)
+    err_console.print(fitted.as_toml(), highlight=False, markup=False)
+    err_console.print("# split-half check (fit on half the profiles, measured on the other half, 10 splits): "
+                      + ", ".join(f"{k} {v:.3f}" for k, v in held.items()), highlight=False, markup=False)
 
 
 def register(app: typer.Typer) -> None:
-    pass
+    app.command("match")(match_cmd)
+    app.command("eval")(eval_cmd)

@@ -1,0 +1,157 @@
+"""Match quality on a judged set: our matcher against the systems an SME could get elsewhere.
+
+Metrics (see the eval README): nDCG@10 with gain 2^grade-1, P@5 (grade>=1 relevant), R@20 and MRR,
+averaged over profiles with at least one grade>=1 judgment; an unjudged notice is grade 0.
+Every system ranks the whole corpus per profile with the time, region, value and stage filters off.
+"""
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from matcher.clock import utc_now
+
+import numpy as np
+
+from matcher.config import Config
+from matcher.eval_corpus import Qrels
+from matcher.match import EVAL, ProfileVectors, rank
+from matcher.match.terms import words
+from matcher.match.texts import full_text
+from matcher.schema import NoticeRecord, ProfileSpec
+
+Run = dict[str, list[str]]  # profile id -> notice keys, best first
+Encode = Callable[[list[str]], np.ndarray]
+SYSTEMS = ("matcher", "keyword_alert", "tfidf", "dense")
+METRICS = ("ndcg10", "p5", "r20", "mrr")
+
+
+def ndcg_at(ranked: Sequence[str], judged: dict[str, int], k: int = 10) -> float:
+    dcg = sum((2 ** judged.get(key, 0) - 1) / math.log2(i + 2) for i, key in enumerate(ranked[:k]))
+    ideal = sorted((2 ** g - 1 for g in judged.values()), reverse=True)[:k]
+    idcg = sum(g / math.log2(i + 2) for i, g in enumerate(ideal))
+    return dcg / idcg if idcg > 0 else 0.0
+
+
+def precision_at(ranked: Sequence[str], judged: dict[str, int], k: int = 5) -> float:
+    return sum(1 for key in ranked[:k] if judged.get(key, 0) >= 1) / k
+
+
+def recall_at(ranked: Sequence[str], judged: dict[str, int], k: int = 20) -> float:
+    relevant = {key for key, g in judged.items() if g >= 1}
+    return len(relevant & set(ranked[:k])) / len(relevant) if relevant else 0.0
+
+
+def reciprocal_rank(ranked: Sequence[str], judged: dict[str, int]) -> float:
+    return next((1.0 / (i + 1) for i, key in enumerate(ranked) if judged.get(key, 0) >= 1), 0.0)
+
+
+def judged_profiles(qrels: Qrels) -> list[str]:
+    """The profiles the metrics average over: those with at least one grade>=1 judgment."""
+    return sorted(p for p, j in qrels.items() if any(g >= 1 for g in j.values()))
+
+
+def score_run(run: Run, qrels: Qrels) -> dict[str, float]:
+    """Mean metrics over the judged profiles; a profile missing from the run counts as an empty ranking."""
+    pids = judged_profiles(qrels)
+    if not pids:
+        raise ValueError("no profile has a judgment of grade 1 or more: nothing to measure")
+    rows = [
+        (ndcg_at(run.get(p, []), qrels[p]), precision_at(run.get(p, []), qrels[p]),
+         recall_at(run.get(p, []), qrels[p]), reciprocal_rank(run.get(p, []), qrels[p]))
+        for p in pids
+    ]
+    return {m: float(v) for m, v in zip(METRICS, np.mean(rows, axis=0))}
+
+
+def _order(keys: list[str], scores: np.ndarray) -> list[str]:
+    return [keys[i] for i in np.argsort(-scores, kind="stable")]
+
+
+def _spaced(text: str) -> str:
+    """Lower-case words between single spaces, so a phrase test with spaces is whole-word."""
+    return " " + " ".join(words(text)) + " "
+
+
+def keyword_alert_run(profiles: Sequence[ProfileSpec], notices: Sequence[NoticeRecord]) -> Run:
+    """A portal's saved search: notices containing any of the keywords (whole words), ranked by BM25."""
+    import bm25s
+
+    logging.getLogger("bm25s").setLevel(logging.WARNING)  # it logs each index build at DEBUG
+    texts = [full_text(n) for n in notices]
+    retriever = bm25s.BM25()
+    retriever.index(bm25s.tokenize(texts, stopwords="en", show_progress=False), show_progress=False)
+    plain = [_spaced(t) for t in texts]
+    keys = [n.key for n in notices]
+    run: Run = {}
+    for p in profiles:
+        kws = [k for k in (_spaced(k) for k in p.keywords) if k.strip()]
+        hits = [j for j, t in enumerate(plain) if any(k in t for k in kws)]
+        query = bm25s.tokenize(" ".join(p.keywords), stopwords="en", return_ids=False, show_progress=False)[0]
+        scores = retriever.get_scores(query) if query else np.zeros(len(notices))
+        run[p.id] = [keys[j] for j in sorted(hits, key=lambda j: -scores[j])]
+    return run
+
+
+def tfidf_run(profiles: Sequence[ProfileSpec], notices: Sequence[NoticeRecord]) -> Run:
+    """TF-IDF cosine of the capability text with each notice's title and description."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    vec = TfidfVectorizer(stop_words="english", sublinear_tf=True)
+    docs = vec.fit_transform([f"{n.title}\n{n.description}" for n in notices])
+    sims = (vec.transform([p.capabilities for p in profiles]) @ docs.T).toarray()
+    keys = [n.key for n in notices]
+    return {p.id: _order(keys, sims[i]) for i, p in enumerate(profiles)}
+
+
+def dense_run(profiles: Sequence[ProfileSpec], notice_vecs: np.ndarray, capability_vecs: np.ndarray, keys: list[str]) -> Run:
+    """MiniLM cosine of the capability text with each notice's title and description."""
+    sims = capability_vecs @ notice_vecs.T
+    return {p.id: _order(keys, sims[i]) for i, p in enumerate(profiles)}
+
+
+def matcher_run(
+    profiles: Sequence[ProfileSpec], notices: Sequence[NoticeRecord], profile_vecs: Sequence[ProfileVectors],
+    notice_vecs: np.ndarray, cfg: Config,
+) -> Run:
+    result = rank(profiles, notices, profile_vecs, notice_vecs, cfg.matching, utc_now(), EVAL)  # EVAL ignores time
+    return {r.profile.id: [item.key for item in r.items] for r in result.rankings}
+
+
+@dataclass
+class EvalReport:
+    systems: dict[str, dict[str, float]]
+    profiles: int
+    notices: int
+
+    def as_json(self) -> dict:
+        return {"systems": self.systems, "profiles": self.profiles}
+
+
+def evaluate(
+    profiles: Sequence[ProfileSpec], notices: Sequence[NoticeRecord], qrels: Qrels, cfg: Config, encode: Encode,
+    systems: Sequence[str] = SYSTEMS,
+) -> EvalReport:
+    """Rank the corpus for every profile with each system and score the runs against the judgments."""
+    from matcher.embed import matching_vectors
+
+    unknown = [s for s in systems if s not in SYSTEMS]
+    if unknown:
+        raise ValueError(f"unknown system {unknown[0]!r}; known: {', '.join(SYSTEMS)}")
+    profiles = list(profiles)
+    keys = [n.key for n in notices]
+    runs: dict[str, Run] = {}
+    if "matcher" in systems or "dense" in systems:
+        profile_vecs, notice_vecs = matching_vectors(encode, profiles, notices)
+        if "matcher" in systems:
+            runs["matcher"] = matcher_run(profiles, notices, profile_vecs, notice_vecs, cfg)
+        if "dense" in systems:
+            runs["dense"] = dense_run(profiles, notice_vecs, encode([p.capabilities for p in profiles]), keys)
+    if "keyword_alert" in systems:
+        runs["keyword_alert"] = keyword_alert_run(profiles, notices)
+    if "tfidf" in systems:
+        runs["tfidf"] = tfidf_run(profiles, notices)
+    scored = {s: score_run(runs[s], qrels) for s in systems}
+    return EvalReport(scored, len(judged_profiles(qrels)), len(notices))
+

@@ -1,0 +1,126 @@
+"""Why a notice matched a profile, in the shape the digest renders:
+
+{"summary": str, "capabilities": [str], "terms": [str], "cpv": [str], "evidence": str}
+
+The evidence is always one of the notice's own sentences (texts.evidence_candidates), never made up.
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+
+from matcher.config import MatchingConfig
+from matcher.match.cpv import cpv_labels, overlapping_codes
+from matcher.match.rank import ScoredNotice
+from matcher.match.terms import TermText, found, phrases, stems, words
+from matcher.match.texts import capability_phrases, evidence_candidates, profile_query
+from matcher.schema import NoticeRecord, ProfileSpec
+
+KEYWORD_BONUS = 0.1  # an evidence sentence naming one of the SME's keywords is preferred over a slightly closer one
+RARE_IDF = 3.0  # a shared word is listed as a term only if rarer than this (idf ~3 = in under ~1 notice in 8)
+
+
+def _strength(score: float) -> str:
+    return "Strong fit" if score >= 0.8 else "Good fit" if score >= 0.5 else "Possible fit"
+
+
+def fitting_capabilities(
+    phrase_list: Sequence[str], phrase_vecs: np.ndarray | None, notice_vec: np.ndarray | None,
+    terms: TermText, cfg: MatchingConfig,
+) -> list[str]:
+    """The profile's capability phrases closest to the notice: the best always, others above the floor
+    (or sharing a word with the notice when there are no vectors)."""
+    if not phrase_list:
+        return []
+    if phrase_vecs is not None and notice_vec is not None and len(phrase_vecs) == len(phrase_list):
+        sims = phrase_vecs @ notice_vec
+    else:
+        sims = np.array([len(set(stems(p)) & terms.vocabulary) / max(len(stems(p)), 1) for p in phrase_list])
+    order = np.argsort(-sims, kind="stable")
+    floor = cfg.explain_min_similarity
+    keep = [phrase_list[i] for n, i in enumerate(order) if n == 0 or sims[i] >= floor]
+    return keep[: cfg.explain_max_items]
+
+
+def matched_terms(profile: ProfileSpec, terms: TermText, idf: Mapping[str, float], limit: int) -> list[str]:
+    """The SME's keywords found in the notice, then its rarest other words that the notice shares."""
+    out = [k.text for k in found(phrases(profile.keywords), terms)]
+    seen = {s for k in out for s in stems(k)}
+    surface: dict[str, str] = {}
+    for w in words(profile.capabilities):
+        for s in stems(w):
+            surface.setdefault(s, w)
+    shared = [s for s in surface if s in terms.vocabulary and s not in seen and len(s) > 2 and not s.isdigit()
+              and idf.get(s, 0.0) >= RARE_IDF]
+    shared.sort(key=lambda s: -idf.get(s, 0.0))
+    out += [surface[s] for s in shared]
+    return list(dict.fromkeys(out))[:limit]
+
+
+def matched_cpv(profile: ProfileSpec, notice: NoticeRecord, limit: int) -> list[str]:
+    labels = cpv_labels(notice.raw)
+    codes = overlapping_codes(profile.cpv, notice.cpv)[:limit]
+    return [f"{c} {labels[c]}" if c in labels else c for c in codes]
+
+
+def pick_evidence(
+    profile: ProfileSpec, candidates: Sequence[str], candidate_vecs: np.ndarray | None,
+    query_vec: np.ndarray | None, idf: Mapping[str, float],
+) -> str:
+    """The candidate sentence closest to the profile (by meaning when vectors are given, else by shared rare words)."""
+    if not candidates:
+        return ""
+    kws = phrases(profile.keywords)
+    bonus = np.array([KEYWORD_BONUS if found(kws, TermText.of(c)) else 0.0 for c in candidates])
+    if candidate_vecs is not None and query_vec is not None and len(candidate_vecs) == len(candidates):
+        sims = candidate_vecs @ query_vec + bonus
+    else:
+        query = set(stems(profile_query(profile)))
+        sims = np.array([sum(idf.get(s, 1.0) for s in set(stems(c)) & query) for c in candidates]) + bonus
+    return candidates[int(np.argmax(sims))]
+
+
+def summary(item: ScoredNotice, caps: list[str], terms: list[str], cpv: list[str]) -> str:
+    parts = [f"{_strength(item.score)} ({item.score:.0%})"]
+    if caps:
+        parts.append(f"close to \u201c{caps[0]}\u201d in your profile")
+    if terms:
+        parts.append("it mentions " + ", ".join(terms[:3]))
+    if cpv:
+        parts.append(f"its CPV code {cpv[0].split()[0]} is in your area")
+    return parts[0] + (": " + "; ".join(parts[1:]) if len(parts) > 1 else "") + "."
+
+
+def explain(
+    profile: ProfileSpec,
+    notice: NoticeRecord,
+    item: ScoredNotice,
+    cfg: MatchingConfig,
+    *,
+    terms: TermText | None = None,
+    idf: Mapping[str, float] | None = None,
+    notice_vec: np.ndarray | None = None,
+    query_vec: np.ndarray | None = None,
+    phrase_vecs: np.ndarray | None = None,
+    candidate_vecs: np.ndarray | None = None,
+) -> dict:
+    """The explanation dict. Vectors are optional: without them the choices fall back to shared words.
+
+    phrase_vecs align with texts.capability_phrases(profile); candidate_vecs with
+    texts.evidence_candidates(notice, cfg.evidence_max_chars).
+    """
+    idf = idf or {}
+    terms = terms or TermText.of("\n".join([notice.title, notice.description, *notice.sections.values()]))
+    caps = fitting_capabilities(capability_phrases(profile), phrase_vecs, notice_vec, terms, cfg)
+    found_terms = matched_terms(profile, terms, idf, cfg.explain_max_items)
+    cpv = matched_cpv(profile, notice, cfg.explain_max_items)
+    candidates = evidence_candidates(notice, cfg.evidence_max_chars)
+    evidence = pick_evidence(profile, candidates, candidate_vecs, query_vec, idf)
+    return {
+        "summary": summary(item, caps, found_terms, cpv),
+        "capabilities": caps,
+        "terms": found_terms,
+        "cpv": cpv,
+        "evidence": evidence,
+    }

@@ -1,0 +1,73 @@
+"""The texts the matcher reads from notices and profiles: one definition, used by the job and by eval.
+
+Notice text is already cleaned by matcher.text at the source, so every sentence quoted from it here
+is a verbatim piece of the notice.
+"""
+from __future__ import annotations
+
+import re
+
+from matcher.schema import NoticeRecord, ProfileSpec
+from matcher.text import sentences
+
+_CLAUSE = re.compile(r"[.;:!?()\n]+|,\s+|\s+(?:including|such as|as well as)\s+")
+_LEAD = re.compile(r"^(?:and|or|also|plus)\s+", re.IGNORECASE)
+_MIN_PHRASE_CHARS = 4
+
+
+def notice_body(n: NoticeRecord) -> str:
+    """The description, or for a notice without one the first further section (e.g. its lots)."""
+    if n.description.strip():
+        return n.description
+    return next((t for t in n.sections.values() if t.strip()), "")
+
+
+def dense_text(n: NoticeRecord) -> str:
+    """What the embedding model reads: the title and the body (the model truncates at 256 tokens)."""
+    body = notice_body(n)
+    return f"{n.title}\n{body}" if body else n.title
+
+
+def full_text(n: NoticeRecord) -> str:
+    """Everything a reader can see: title, description and every further section."""
+    return "\n".join([n.title, n.description, *n.sections.values()])
+
+
+def lexical_text(n: NoticeRecord, title_weight: int = 1) -> str:
+    """The text TF-IDF reads: the title counted `title_weight` times, then everything else."""
+    return "\n".join([n.title] * title_weight + [n.description, *n.sections.values()])
+
+
+def profile_query(p: ProfileSpec) -> str:
+    """The profile as one query: its capabilities in its own words, then its keywords."""
+    return f"{p.capabilities} {', '.join(p.keywords)}".strip()
+
+
+def capability_phrases(p: ProfileSpec) -> list[str]:
+    """Short phrases of the capability text ("grass cutting", "tree surgery and stump grinding"...)."""
+    out: list[str] = []
+    for part in _CLAUSE.split(p.capabilities):
+        phrase = _LEAD.sub("", part.strip(" -–—'\""))
+        if len(phrase) >= _MIN_PHRASE_CHARS and phrase.lower() not in (o.lower() for o in out):
+            out.append(phrase)
+    return out
+
+
+def _cut(sentence: str, max_chars: int) -> str:
+    """A prefix of at most max_chars, ending at a word boundary: still a verbatim piece of the text."""
+    if len(sentence) <= max_chars:
+        return sentence
+    head = sentence[:max_chars]
+    space = head.rfind(" ")
+    return head[:space].rstrip(" ,;:") if space > max_chars // 2 else head
+
+
+def evidence_candidates(n: NoticeRecord, max_chars: int = 300) -> list[str]:
+    """Sentences that may be quoted as evidence, in reading order, each verbatim from the notice."""
+    out: list[str] = [_cut(n.title, max_chars)]
+    for text in (n.description, *n.sections.values()):
+        for s in sentences(text):
+            s = _cut(s, max_chars)
+            if s not in out:
+                out.append(s)
+    return out

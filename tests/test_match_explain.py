@@ -1,0 +1,117 @@
+"""Explanations: the exact shape the digest renders, and evidence quoted verbatim from the notice."""
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from matcher.config import EmbeddingConfig, MatchingConfig
+from matcher.embed import Embedder, cached_embed, matching_vectors
+from matcher.eval_corpus import read_notices
+from matcher.match import EVAL, ScoredNotice, rank
+from matcher.match.cpv import cpv_labels
+from matcher.match.explain import explain
+from matcher.match.texts import capability_phrases, evidence_candidates
+from matcher.profiles import read_profiles
+from matcher.store import init_db, make_engine, session_scope
+
+DEV = Path(__file__).parent / "data" / "eval"
+CFG = MatchingConfig()
+NOW = datetime(2025, 1, 20, tzinfo=UTC)
+KEYS = {"summary": str, "capabilities": list, "terms": list, "cpv": list, "evidence": str}
+
+
+@pytest.fixture(scope="module")
+def corpus():
+    return read_profiles(DEV / "profiles.json").profiles, read_notices(sorted((DEV / "notices").glob("*.jsonl")))
+
+
+def assert_quoted_from(evidence: str, notice) -> None:
+    fields = [notice.title, notice.description, *notice.sections.values()]
+    assert evidence and any(evidence in f for f in fields), (notice.key, evidence)
+
+
+def assert_shape(why: dict) -> None:
+    assert set(why) == set(KEYS)
+    for k, t in KEYS.items():
+        assert isinstance(why[k], t), k
+    assert all(isinstance(x, str) and x for k in ("capabilities", "terms", "cpv") for x in why[k])
+    assert why["summary"].endswith(".") and "\n" not in why["summary"]
+
+
+def item_for(key: str, score: float = 0.7) -> ScoredNotice:
+    return ScoredNotice(0, key, dense=0.5, lexical=0.2, keyword=0.5, cpv=0.0, raw_score=0.35, score=score)
+
+
+def test_evidence_is_verbatim_for_every_notice_and_profile_without_vectors(corpus):
+    profiles, notices = corpus
+    for p in profiles[::4]:
+        for n in notices:
+            why = explain(p, n, item_for(n.key), CFG)
+            assert_shape(why)
+            assert_quoted_from(why["evidence"], n)
+
+
+def test_evidence_is_verbatim_when_chosen_by_meaning(corpus, tmp_path_factory):
+    """The real path: each profile's best notice, its sentences compared with the model."""
+    profiles, notices = corpus
+    engine = make_engine(f"sqlite:///{tmp_path_factory.getbasetemp() / 'dev-vectors.db'}")
+    init_db(engine)
+    embedder = Embedder(EmbeddingConfig())
+
+    def encode(texts):
+        with session_scope(engine) as s:
+            return cached_embed(s, embedder, texts)[0]
+
+    pvecs, nvecs = matching_vectors(encode, profiles, notices)
+    result = rank(profiles, notices, pvecs, nvecs, CFG, NOW, EVAL)
+    idf = result.idf()
+    checked = 0
+    for pv, ranking in zip(pvecs, result.rankings):
+        p = ranking.profile
+        phrase_vecs = encode(capability_phrases(p))
+        for item in ranking.items[:1]:
+            n = notices[item.index]
+            cands = evidence_candidates(n, CFG.evidence_max_chars)
+            why = explain(p, n, item, CFG, terms=result.notice_terms[item.index], idf=idf, notice_vec=nvecs[item.index],
+                          query_vec=pv.query, phrase_vecs=phrase_vecs, candidate_vecs=encode(cands))
+            assert_shape(why)
+            assert_quoted_from(why["evidence"], n)
+            assert why["capabilities"] and set(why["capabilities"]) <= set(capability_phrases(p))
+            checked += 1
+    engine.dispose()
+    assert checked == len(profiles)
+
+
+def test_long_sentences_are_cut_at_a_word_boundary_and_stay_verbatim(corpus):
+    _, notices = corpus
+    longest = max(notices, key=lambda n: max(map(len, [n.description, *n.sections.values()])))
+    for c in evidence_candidates(longest, 80):
+        assert len(c) <= 80
+        assert_quoted_from(c, longest)
+
+
+def test_explanation_names_matched_keywords_and_overlapping_cpv_with_labels(corpus):
+    profiles, notices = corpus
+    builder = next(p for p in profiles if "construction" in p.keywords and "45000000" in p.cpv)
+    n = next(n for n in notices if "construction" in n.title.lower() and any(c.startswith("45") for c in n.cpv)
+             and cpv_labels(n.raw))
+    why = explain(builder, n, item_for(n.key, 0.9), CFG)
+    assert "construction" in why["terms"]
+    code, label = why["cpv"][0].split(" ", 1)
+    assert code.startswith("45") and label == cpv_labels(n.raw)[code]
+    assert why["summary"].startswith("Strong fit (90%)")
+
+
+def test_evidence_prefers_the_sentence_closest_in_meaning():
+    from matcher.schema import NoticeRecord, ProfileSpec
+
+    p = ProfileSpec(id="p", name="n", email="p@example.org", capabilities="Tree surgery.", keywords=[])
+    n = NoticeRecord(source="s", key="k", title="Council services contract",
+                     description="The depot opens at nine every weekday. Felling and pruning of mature oaks is needed.")
+    cands = evidence_candidates(n)
+    vecs = np.eye(len(cands), 4, dtype=np.float32)
+    why = explain(p, n, item_for("k"), CFG, query_vec=vecs[2], candidate_vecs=vecs)
+    assert why["evidence"] == "Felling and pruning of mature oaks is needed."

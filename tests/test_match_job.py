@@ -1,0 +1,153 @@
+"""The match job: this week's best notices per SME into Match rows; idempotent; never re-sends."""
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlmodel import select
+
+from jobs.match import match_job
+from matcher.clock import week_of
+from matcher.config import config_from_dict
+from matcher.models import Digest, Match
+from matcher.profiles import save_profile
+from matcher.schema import NoticeRecord, ProfileSpec
+from matcher.store import session_scope, upsert_notice
+
+NOW = datetime(2025, 1, 22, 10, 0, tzinfo=UTC)
+WEEK = week_of(NOW)
+
+GROUNDS = ProfileSpec(
+    id="grounds", name="Greenacre Grounds", email="g@example.org", regions=["South West"], cpv=["77310000"],
+    capabilities="We look after green spaces: grass cutting, hedge trimming, weed control and tree surgery for councils.",
+    keywords=["grounds maintenance", "grass cutting", "tree surgery"])
+CYBER = ProfileSpec(
+    id="cyber", name="Bastion Cyber", email="c@example.org", regions=["UK-wide"], cpv=["72000000"],
+    capabilities="CREST-accredited penetration testing, IT health checks and vulnerability assessments.",
+    keywords=["penetration testing", "IT health check", "cyber security"])
+
+
+def notice(key: str, title: str, description: str, days: float = 30, **kw) -> NoticeRecord:
+    base = dict(source="contracts_finder", stage="tender", status="active", closes_at=NOW + timedelta(days=days))
+    return NoticeRecord(**{**base, "key": key, "title": title, "description": description, **kw})
+
+
+NOTICES = [
+    notice("parks", "Grounds maintenance of parks and cemeteries",
+           "Grass cutting, hedge trimming and weed control across the council's parks. Tree surgery as needed.",
+           cpv=["77310000"], regions=["South West"]),
+    notice("verges", "Highway verge grass cutting", "Cutting of rural verges and visibility splays twice a year.",
+           cpv=["77314000"], regions=["UKK"]),
+    notice("pentest", "IT health check and penetration testing",
+           "An annual IT health check and penetration test of the council's network.", cpv=["72000000"]),
+    notice("soon", "Grass cutting for a sports pitch", "Grass cutting and pitch marking.", days=1),
+    notice("scotland", "Grounds maintenance, Dundee", "Grass cutting and tree surgery in parks.", regions=["UKM71"]),
+    notice("awarded", "Grounds maintenance award", "Grass cutting contract awarded.", stage="award", status="complete"),
+    notice("cancelled", "Tree surgery services", "Tree surgery and arboriculture.", status="cancelled"),
+]
+
+
+@pytest.fixture
+def cfg():
+    return config_from_dict({"database": {"url": "sqlite:///:memory:"}})
+
+
+@pytest.fixture
+def store(engine):
+    with session_scope(engine) as s:
+        for p in (GROUNDS, CYBER):
+            save_profile(s, p)
+        for n in NOTICES:
+            upsert_notice(s, n)
+    return engine
+
+
+def matches(engine, week=WEEK) -> dict[str, list[Match]]:
+    with session_scope(engine) as s:
+        rows = s.exec(select(Match).where(Match.week == week).order_by(Match.profile_id, Match.rank)).all()
+    out: dict[str, list[Match]] = {}
+    for r in rows:
+        out.setdefault(r.profile_id, []).append(r)
+    return out
+
+
+def test_each_sme_gets_its_open_fitting_notices_ranked_with_explanations(store, cfg):
+    report = match_job(cfg, store, NOW)
+    got = matches(store)
+    assert [m.notice_key for m in got["grounds"]] == ["parks", "verges"]
+    assert [m.notice_key for m in got["cyber"]] == ["pentest"]
+    assert report.written == 3 and report.week == WEEK and report.per_profile == {"grounds": 2, "cyber": 1}
+    for m in got["grounds"] + got["cyber"]:
+        assert m.score >= cfg.matching.threshold and 0 <= m.score <= 1
+        assert set(m.explanation) == {"summary", "capabilities", "terms", "cpv", "evidence"}
+        notice_text = next(f"{n.title}\n{n.description}" for n in NOTICES if n.key == m.notice_key)
+        assert m.explanation["evidence"] in notice_text
+    parks = got["grounds"][0]
+    assert parks.rank == 1 and parks.cpv == 1.0 and parks.keyword == 1.0
+    assert "grass cutting" in parks.explanation["terms"] and parks.explanation["cpv"] == ["77310000"]
+    assert report.candidates == len(NOTICES) - 1  # "soon" closes inside min_days_to_close
+    assert report.excluded["outside the SME's regions"] == 1 and report.excluded["stage award"] == 1
+
+
+def test_running_again_for_the_same_week_replaces_the_rows_and_embeds_nothing(store, cfg):
+    match_job(cfg, store, NOW)
+    first = {(m.profile_id, m.notice_key, m.rank) for ms in matches(store).values() for m in ms}
+    again = match_job(cfg, store, NOW + timedelta(hours=2))
+    assert again.embedded == 0
+    assert {(m.profile_id, m.notice_key, m.rank) for ms in matches(store).values() for m in ms} == first
+
+
+def test_notices_sent_in_an_earlier_digest_are_not_matched_again(store, cfg):
+    last_week = week_of(NOW - timedelta(days=7))
+    with session_scope(store) as s:
+        sent = Digest(profile_id="grounds", week=last_week, state="sent")
+        unsent = Digest(profile_id="cyber", week=last_week, state="failed")
+        s.add(sent), s.add(unsent)
+        s.flush()
+        s.add(Match(profile_id="grounds", notice_key="parks", week=last_week, digest_id=sent.id))
+        s.add(Match(profile_id="cyber", notice_key="pentest", week=last_week, digest_id=unsent.id))
+    match_job(cfg, store, NOW)
+    got = matches(store)
+    assert [m.notice_key for m in got["grounds"]] == ["verges"]
+    assert [m.notice_key for m in got["cyber"]] == ["pentest"]  # that digest never went out
+
+
+def test_this_weeks_rows_already_in_a_digest_are_kept_and_not_duplicated(store, cfg):
+    with session_scope(store) as s:
+        d = Digest(profile_id="grounds", week=WEEK, state="created")
+        s.add(d)
+        s.flush()
+        s.add(Match(profile_id="grounds", notice_key="parks", week=WEEK, rank=1, digest_id=d.id))
+    match_job(cfg, store, NOW)
+    got = matches(store)["grounds"]
+    assert sorted((m.notice_key, m.digest_id is not None) for m in got) == [("parks", True), ("verges", False)]
+
+
+def test_top_k_and_profile_ids_limit_what_is_written(store, cfg):
+    cfg.matching.top_k = 1
+    report = match_job(cfg, store, NOW, profile_ids=["grounds", "nobody"])
+    assert [m.notice_key for m in matches(store)["grounds"]] == ["parks"] and "cyber" not in matches(store)
+    assert report.errors == ["profile nobody: not found, disabled or unsubscribed"]
+
+
+def test_a_profile_with_an_unknown_region_is_reported_and_the_others_still_match(store, cfg):
+    with session_scope(store) as s:
+        save_profile(s, CYBER.model_copy(update={"regions": ["Atlantis"]}))
+    report = match_job(cfg, store, NOW)
+    assert any("profile cyber: regions: unknown region 'Atlantis'" in e for e in report.errors)
+    assert "grounds" in matches(store) and "cyber" not in matches(store)
+
+
+def test_matcher_match_command_writes_this_weeks_matches(store, tmp_path):
+    from typer.testing import CliRunner
+
+    from matcher.cli import app
+
+    config = tmp_path / "config.toml"
+    config.write_text(f'[database]\nurl = "sqlite:///{tmp_path / "store.db"}"\n')
+    result = CliRunner().invoke(app, ["match", "--now", NOW.isoformat(), "--config", str(config)])
+    assert result.exit_code == 0, result.output
+    assert f"{WEEK}: 3 match(es) for 2 SME(s)" in " ".join(result.output.split())
+    assert [m.notice_key for m in matches(store)["grounds"]] == ["parks", "verges"]
+    bad = CliRunner().invoke(app, ["match", "--now", "next tuesday", "--config", str(config)])
+    assert bad.exit_code == 2 and "--now" in bad.output

@@ -1,0 +1,150 @@
+"""Pure scoring: components, CPV hierarchy, fusion, calibration and selection (synthetic vectors, no model)."""
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import numpy as np
+import pytest
+
+from matcher.config import MatchingConfig
+from matcher.match import EVAL, LIVE, ProfileVectors, rank, select
+from matcher.match.cpv import code_overlap, cpv_labels, cpv_overlap, infer_codes, overlapping_codes
+from matcher.match.score import Components, calibrate, fuse
+from matcher.schema import NoticeRecord, ProfileSpec
+
+NOW = datetime(2025, 1, 20, tzinfo=UTC)
+CFG = MatchingConfig()
+DIM = 8
+
+
+def unit(*xs: float) -> np.ndarray:
+    v = np.zeros(DIM, dtype=np.float32)
+    v[: len(xs)] = xs
+    return v / np.linalg.norm(v)
+
+
+def profile(**kw) -> ProfileSpec:
+    base = dict(id="p1", name="Greenacre", email="p1@example.org",
+                capabilities="We cut grass, trim hedges and do tree surgery for councils.", keywords=["grass cutting"])
+    return ProfileSpec(**{**base, **kw})
+
+
+def notice(key: str, title: str = "Parks contract", description: str = "Maintenance of parks.", **kw) -> NoticeRecord:
+    return NoticeRecord(source="contracts_finder", key=key, title=title, description=description, **kw)
+
+
+def ranked_keys(profiles, notices, pvecs, nvecs, switches=EVAL):
+    return [[i.key for i in r.items] for r in rank(profiles, notices, pvecs, nvecs, CFG, NOW, switches).rankings]
+
+
+def test_cpv_codes_overlap_through_the_hierarchy():
+    assert code_overlap("72000000", "72212000") == 1.0  # inside the SME's division
+    assert code_overlap("90910000", "90911200") == 1.0
+    assert code_overlap("90910000", "90900000") == pytest.approx(0.75)  # the parent class
+    assert code_overlap("90910000", "90500000") == pytest.approx(0.5)  # same division only
+    assert code_overlap("90910000", "45000000") == 0.0
+    assert cpv_overlap(["72000000"], []) is None and cpv_overlap([], ["72000000"]) is None
+    assert overlapping_codes(["90910000"], ["45000000", "90911200", "90900000"]) == ["90911200", "90900000"]
+
+
+def test_cpv_labels_come_from_the_release_classifications():
+    raw = {"tender": {"classification": {"scheme": "CPV", "id": "90911200", "description": "Building-cleaning services"},
+                      "items": [{"classification": {"id": "90919200-4", "description": "Office cleaning  services"}}]}}
+    assert cpv_labels(raw) == {"90911200": "Building-cleaning services", "90919200": "Office cleaning services"}
+    assert cpv_labels({}) == {}
+
+
+def test_a_closer_notice_vector_ranks_higher():
+    p = [profile(keywords=[])]
+    pv = [ProfileVectors(unit(1, 0), np.zeros((0, DIM), np.float32))]
+    ns = [notice("far"), notice("near")]
+    assert ranked_keys(p, ns, pv, np.stack([unit(0, 1), unit(1, 0.2)])) == [["near", "far"]]
+
+
+def test_the_smes_keywords_and_cpv_class_lift_a_notice_with_the_same_meaning():
+    p = [profile(cpv=["77310000"])]
+    pv = [ProfileVectors(unit(1, 0), np.stack([unit(1, 0)]))]
+    ns = [
+        notice("plain"),
+        notice("keyword", description="Grass cutting in parks."),
+        notice("cpv-in-class", cpv=["77314000"]),
+        notice("cpv-unrelated", cpv=["33100000"]),
+    ]
+    nv = np.stack([unit(1, 0.3)] * 4)
+    (order,) = ranked_keys(p, ns, pv, nv)
+    assert order.index("keyword") < order.index("plain")
+    assert order.index("cpv-in-class") < order.index("plain") < order.index("cpv-unrelated")
+
+
+def test_calibrated_scores_lie_in_0_1_and_follow_the_raw_score():
+    raw = np.linspace(-1, 1, 41)
+    score = calibrate(raw, CFG)
+    assert np.all((score >= 0) & (score <= 1)) and np.all(np.diff(score) > 0)
+    assert calibrate(np.array([CFG.calibration_midpoint]), CFG)[0] == pytest.approx(0.5)
+
+
+def test_fusion_leaves_out_the_keyword_weight_for_a_profile_without_keywords():
+    ones = np.ones((1, 1), np.float32)
+    comps = Components(dense=ones * 0.5, lexical=ones * 0.2, keyword=np.full((1, 1), np.nan, np.float32), cpv=ones * 0)
+    w = CFG.weights
+    expected = (w.dense * 0.5 + w.lexical * 0.2) / (w.dense + w.lexical + w.cpv)
+    assert fuse(comps, w)[0, 0] == pytest.approx(expected)
+
+
+def test_every_item_keeps_its_components_and_scores():
+    p = [profile()]
+    pv = [ProfileVectors(unit(1, 0), np.stack([unit(1, 0)]))]
+    result = rank(p, [notice("n1", description="Grass cutting.")], pv, np.stack([unit(1, 0.1)]), CFG, NOW, EVAL)
+    (item,) = result.rankings[0].items
+    assert item.keyword == 1.0 and item.cpv == 0.0 and 0.9 < item.dense <= 1.0 and item.lexical > 0
+    assert 0 < item.score < 1 and item.raw_score == pytest.approx(
+        sum(getattr(CFG.weights, c) * v for c, v in item.components().items()) / sum(CFG.weights.model_dump().values()))
+
+
+def test_live_ranking_leaves_out_filtered_notices_and_counts_why():
+    p = [profile()]
+    pv = [ProfileVectors(unit(1, 0), np.stack([unit(1, 0)]))]
+    ns = [notice("open"), notice("awarded", stage="award")]
+    result = rank(p, ns, pv, np.stack([unit(1, 0)] * 2), CFG, NOW, LIVE)
+    assert [i.key for i in result.rankings[0].items] == ["open"]
+    assert result.rankings[0].excluded == {"stage award": 1}
+
+
+def test_select_keeps_the_top_k_above_the_threshold_and_skips_notices_already_sent():
+    p = [profile(keywords=[])]
+    pv = [ProfileVectors(unit(1, 0), np.zeros((0, DIM), np.float32))]
+    ns = [notice(f"n{i}") for i in range(5)]
+    nv = np.stack([unit(1, x) for x in (0.0, 0.1, 0.2, 0.3, 5.0)])
+    ranking = rank(p, ns, pv, nv, CFG, NOW, EVAL).rankings[0]
+    scores = {i.key: i.score for i in ranking.items}
+    threshold = (scores["n3"] + scores["n4"]) / 2  # n4 is far below the others
+    assert [i.key for i in select(ranking, threshold, 2)] == ["n0", "n1"]
+    assert [i.key for i in select(ranking, threshold, 10, skip_keys={"n1"})] == ["n0", "n2", "n3"]
+    assert select(ranking, 1.0, 10) == []
+
+
+def test_no_notices_gives_empty_rankings():
+    p = [profile()]
+    result = rank(p, [], [ProfileVectors(unit(1), np.zeros((0, DIM), np.float32))], np.zeros((0, DIM)), CFG, NOW)
+    assert result.rankings[0].items == []
+
+
+def test_cpv_groups_are_inferred_from_the_codes_of_the_best_matches():
+    ranked = [["77310000", "77314000"], [], ["77311000"], ["45000000"], ["45112000"], ["90910000"]]
+    assert infer_codes(ranked, top=10, digits=3, max_codes=2) == ["77300000"]  # 451 is seen once only
+    assert infer_codes(ranked, top=10, digits=2, max_codes=2) == ["77000000", "45000000"]
+    assert infer_codes(ranked, top=1, digits=3, max_codes=2) == []  # one notice cannot vote twice
+
+
+def test_a_profile_without_cpv_codes_borrows_them_from_its_best_text_matches():
+    p = [profile(keywords=["grass cutting"], cpv=[])]
+    pv = [ProfileVectors(unit(1, 0), np.stack([unit(1, 0)]))]
+    ns = [notice(f"grass{i}", description="Grass cutting.", cpv=["77314000"]) for i in range(3)]
+    ns += [notice("in-group", cpv=["77311000"]), notice("elsewhere", cpv=["33100000"])]
+    nv = np.stack([unit(1, 0.1)] * 3 + [unit(1, 0.4)] * 2)
+    result = rank(p, ns, pv, nv, CFG, NOW, EVAL)
+    assert result.inferred_cpv == {"p1": ["77300000"]}
+    order = [i.key for i in result.rankings[0].items]
+    assert order.index("in-group") < order.index("elsewhere")
+    off = CFG.model_copy(update={"infer_cpv_top": 0})
+    assert rank(p, ns, pv, nv, off, NOW, EVAL).inferred_cpv == {}
