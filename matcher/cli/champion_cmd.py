@@ -9,20 +9,9 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
-from matcher.cli.common import ConfigOption, console, engine_for, fail, load
+from matcher.cli.common import ConfigOption, NowOption, console, engine_for, fail, load, parse_now_option
 
 champion_app = typer.Typer(help="The SME champions' view of match quality.", no_args_is_help=True)
-
-NowOption = typer.Option(None, "--now", help="Run as of this time (ISO date or datetime, UTC if no offset); default: now.")
-
-
-def _now(value: str | None):
-    from matcher.clock import parse_now
-
-    try:
-        return parse_now(value)
-    except ValueError:
-        fail(f"--now: {value!r} is not an ISO date or datetime", 2)
 
 
 def _share(value: float | None) -> str:
@@ -89,7 +78,7 @@ def report_cmd(
 
     cfg = load(config)
     try:
-        label = parse_week(week) if week else clock.week_of(_now(now), cfg.digest.timezone)
+        label = parse_week(week) if week else clock.week_of(parse_now_option(now), cfg.digest.timezone)
     except WeekError as e:
         fail(f"--week: {e}", 2)
     with session_scope(engine_for(cfg)) as s:
@@ -114,7 +103,7 @@ def link_cmd(
     from matcher.tokens import LinkSigner
 
     cfg = load(config)
-    when = _now(now)
+    when = parse_now_option(now)
     try:
         url = LinkSigner.from_config(cfg).champion_url(days, when)
     except ConfigError as e:

@@ -34,3 +34,16 @@ def engine_for(cfg: Config):
 def fail(message: str, code: int = 1) -> None:
     err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
     raise typer.Exit(code)
+
+
+NowOption = typer.Option(None, "--now", help="Run as of this time (ISO date or datetime, UTC if no offset); default: now.")
+
+
+def parse_now_option(value: str | None):
+    """The --now option as an aware UTC datetime, or a usage error naming the option."""
+    from matcher.clock import parse_now
+
+    try:
+        return parse_now(value)
+    except ValueError:
+        fail(f"--now: {value!r} is not an ISO date or datetime", 2)

@@ -7,20 +7,9 @@ from urllib.parse import urlsplit
 import typer
 from rich.table import Table
 
-from matcher.cli.common import ConfigOption, console, engine_for, fail, load
+from matcher.cli.common import ConfigOption, NowOption, console, engine_for, fail, load, parse_now_option
 
 digest_app = typer.Typer(help="Build, preview and send the weekly digests.", no_args_is_help=True)
-
-NowOption = typer.Option(None, "--now", help="Run as of this time (ISO date or datetime, UTC if no offset); default: now.")
-
-
-def _now(value: str | None):
-    from matcher.clock import parse_now
-
-    try:
-        return parse_now(value)
-    except ValueError:
-        fail(f"--now: {value!r} is not an ISO date or datetime", 2)
 
 
 @digest_app.command("send")
@@ -31,7 +20,7 @@ def send(now: str = NowOption, config: Path = ConfigOption) -> None:
     from matcher.render import TemplatesMissing
 
     cfg = load(config)
-    when = _now(now)
+    when = parse_now_option(now)
     try:
         report = digest_job(cfg, engine_for(cfg), when)
     except (ConfigError, TemplatesMissing) as e:
@@ -60,7 +49,7 @@ def preview_cmd(
     from matcher.tokens import LinkSigner
 
     cfg = load(config)
-    when = _now(now)
+    when = parse_now_option(now)
     try:
         env, signer = template_env(), LinkSigner.from_config(cfg)
         with session_scope(engine_for(cfg)) as s:

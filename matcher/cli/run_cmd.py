@@ -6,9 +6,7 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from matcher.cli.common import ConfigOption, console, engine_for, load
-
-NowOption = typer.Option(None, "--now", help="Run as of this time (ISO date or datetime, UTC); default: now.")
+from matcher.cli.common import ConfigOption, NowOption, console, engine_for, load, parse_now_option
 
 
 def run(
@@ -17,8 +15,6 @@ def run(
     config: Path = ConfigOption,
 ) -> None:
     """Run the scheduler in the foreground (poll every N minutes, weekly digest), or everything once."""
-    from matcher.clock import parse_now
-
     cfg = load(config)
     engine = engine_for(cfg)
     from matcher.secrets import ensure_secret
@@ -27,7 +23,7 @@ def run(
     if once:
         from jobs.pipeline import run_once
 
-        report = run_once(cfg, engine, parse_now(now))
+        report = run_once(cfg, engine, parse_now_option(now))
         console.print(f"poll: {report.poll}\nmatch: {report.match}\ndigest: {report.digest}", highlight=False)
         return
     from jobs.scheduler import run_forever
@@ -41,10 +37,9 @@ def demo(
     now: str = typer.Option(None, "--now", help="Override 'today' (default: the recording date of the data)."),
 ) -> None:
     """Run the whole pipeline offline on the bundled real recordings (replayed on 127.0.0.1)."""
-    from matcher.clock import parse_now
     from matcher.demo import run_demo
 
-    cfg, rows, today = run_demo(workdir, parse_now(now) if now else None)
+    cfg, rows, today = run_demo(workdir, parse_now_option(now) if now else None)
     outbox = cfg.path(cfg.delivery.outbox_dir).resolve()
     table = Table("SME", "name", "matches", "digest", "top item", "score", title=f"Digests as of {today:%Y-%m-%d}")
     for r in rows:
