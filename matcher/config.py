@@ -189,6 +189,11 @@ class Config(_Section):
         unknown = sorted(set(v) - set(SOURCE_NAMES))
         if unknown:
             raise ValueError(f"unknown source {unknown[0]!r}; known: {', '.join(SOURCE_NAMES)}")
+        from matcher.sources import window_problem
+
+        for name, src in v.items():
+            if problem := window_problem(name, src.window_hours):
+                raise ValueError(problem)
         return v
 
     def path(self, p: Path) -> Path:

@@ -3,7 +3,8 @@
 The first poll starts cfg.lookback_days before `now`; later ones cfg.overlap_minutes before the watermark
 (portals re-date edited notices, and a release may land just behind the clock). Windows are read oldest
 first; each page is stored in one transaction: good records upserted (a later release of a notice updates
-it, never duplicates), malformed ones quarantined with their reason while the rest of the page is kept.
+it, never duplicates; a copy of a notice another portal published joins that notice, see matcher.dedupe),
+malformed ones quarantined with their reason while the rest of the page is kept.
 The watermark moves to a window's end only once the whole window was read; on a failure the error is
 recorded and the watermark stays, so the next poll reads that window again.
 """
@@ -20,7 +21,10 @@ from matcher.schema import NoticeRecord
 from matcher.sources.base import Page, Source
 from matcher.sources.http import FetchError
 from matcher.sources.ocds import MalformedRecord
-from matcher.store import as_utc, get_watermark, quarantine, session_scope, upsert_notice
+from matcher.store import (
+    as_utc, get_watermark, quarantine, release_fingerprint, remember_release, seen_fingerprints, session_scope,
+    upsert_notice,
+)
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +40,7 @@ class PollReport:
     requests: int = 0
     inserted: int = 0
     updated: int = 0
+    merged: int = 0  # first releases of another portal's copy of a stored notice (matcher.dedupe)
     unchanged: int = 0
     quarantined: int = 0
     watermark: datetime | None = None
@@ -68,9 +73,15 @@ def _parse(source: Source, raw: Any) -> NoticeRecord:
 
 
 def store_page(engine: Engine, source: Source, page: Page, report: PollReport) -> None:
-    """One page in one transaction."""
+    """One page in one transaction. A release stored before, exactly as it is now (the same JSON), is
+    counted unchanged without being normalised again: re-reading a month or an overlap costs little."""
     with session_scope(engine) as session:
-        for raw in page.records:
+        prints = [release_fingerprint(source.name, raw) for raw in page.records]
+        seen = seen_fingerprints(session, prints)
+        for raw, fingerprint in zip(page.records, prints):
+            if fingerprint in seen:
+                report.unchanged += 1
+                continue
             try:
                 rec = _parse(source, raw)
             except MalformedRecord as e:
@@ -79,6 +90,8 @@ def store_page(engine: Engine, source: Source, page: Page, report: PollReport) -
                 report.quarantine_reasons.append(str(e))
                 continue
             result = upsert_notice(session, rec)
+            remember_release(session, fingerprint, source.name, rec.key)
+            seen.add(fingerprint)
             setattr(report, result, getattr(report, result) + 1)
         for rej in page.rejects:
             quarantine(session, source.name, rej.payload, f"{rej.reason} (in {page.url})", key=rej.key)

@@ -48,6 +48,32 @@ class Notice(SQLModel, table=True):
     last_seen: datetime = Field(default_factory=utcnow)
 
 
+class NoticeAlias(SQLModel, table=True):
+    """Another portal's key for a stored notice: one opportunity, once (see matcher.dedupe).
+
+    A release whose key is here updates the notice `canonical_key` instead of becoming a second notice.
+    """
+
+    key: str = Field(primary_key=True, max_length=200)
+    canonical_key: str = Field(index=True, max_length=200)
+    source: str = Field(index=True, max_length=40, description="the portal the aliased key belongs to")
+    reason: str = Field(sa_column=Column(Text, nullable=False))
+    created_at: datetime = Field(default_factory=utcnow)
+    first_seen: datetime | None = Field(default=None, description="when a release of this copy was first stored; "
+                                        "None while it is only known from another copy's canonical link")
+    merged_release_at: datetime | None = Field(default=None, description="release date of the copy's first release "
+                                               "stored: later releases of the copy are its amendments")
+
+
+class SeenRelease(SQLModel, table=True):
+    """A release already stored (or found unchanged), by a hash of its JSON: a re-poll skips normalising it."""
+
+    fingerprint: str = Field(primary_key=True, max_length=64)
+    source: str = Field(max_length=40)
+    key: str | None = Field(default=None, max_length=200)
+    seen_at: datetime = Field(default_factory=utcnow)
+
+
 class Profile(SQLModel, table=True):
     id: str = Field(primary_key=True, max_length=100)
     name: str

@@ -5,10 +5,16 @@ Other test modules rely on the names `engine` and `replay`; keep them.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from datetime import datetime, timedelta
+from functools import lru_cache
+
 import pytest
+from sqlmodel import Session, select
 
 from matcher.config import SourceConfig
+from matcher.models import Notice, Quarantined
 from matcher.replay import ReplayServer, start_replay
+from matcher.replay.recordings import load
 from matcher.store import init_db, make_engine
 
 @pytest.fixture
@@ -42,7 +48,7 @@ def source_config(replay) -> Callable[..., SourceConfig]:
             retry_wait_seconds=0.01,
             rate_limit_wait_seconds=0.05,
             max_wait_seconds=1.0,
-            window_hours=360,
+            window_hours=6 if name == "find_a_tender" else 360,  # Find a Tender refuses longer windows
             lookback_days=14,
             overlap_minutes=60,
             stages=["planning", "tender", "award"],
@@ -51,3 +57,54 @@ def source_config(replay) -> Callable[..., SourceConfig]:
         return SourceConfig(**values)
 
     return make
+
+
+def _months(since: datetime, until: datetime) -> set[tuple[int, int]]:
+    out, month = set(), since.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    while month < until:
+        out.add((month.year, month.month))
+        month = (month + timedelta(days=32)).replace(day=1)
+    return out
+
+
+@pytest.fixture
+def recorded() -> Callable[[str, datetime, datetime], dict[str, str]]:
+    """recorded(source, since, until) -> {key: content hash} of what the replay server serves a poll of
+    [since, until] for a Find a Tender / Public Contracts Scotland / Sell2Wales source: the newest release
+    of each process, straight from the bundled recordings and the source's own parser (no store, no HTTP).
+    Proactis sources serve whole months."""
+    return _recorded
+
+
+@lru_cache(maxsize=64)
+def _recorded_cached(source: str, since: datetime, until: datetime) -> tuple[tuple[str, str], ...]:
+    from matcher.sources.registry import make_source
+
+    releases = load().ocds[source]
+    if source == "find_a_tender":
+        chosen = [r for r in releases if since <= r.date <= until]
+    else:
+        months = _months(since, until)
+        chosen = [r for r in releases if (r.date.year, r.date.month) in months]
+    newest = {}
+    for r in sorted(chosen, key=lambda r: r.date):
+        newest[r.release["ocid"]] = r.release
+    with make_source(source, SourceConfig(base_url="http://127.0.0.1:9", window_hours=6)) as parser:
+        return tuple((key, parser.parse(release).content_hash()) for key, release in newest.items())
+
+
+def _recorded(source: str, since: datetime, until: datetime) -> dict[str, str]:
+    return dict(_recorded_cached(source, since, until))
+
+
+@pytest.fixture
+def stored() -> Callable:
+    """stored(engine) -> ({key: content hash} of the stored notices, number of rows, quarantined rows)."""
+
+    def read(engine) -> tuple[dict[str, str], int, list[Quarantined]]:  # noqa: ANN001
+        with Session(engine) as s:
+            rows = s.exec(select(Notice.key, Notice.content_hash)).all()
+            held = s.exec(select(Quarantined)).all()
+        return dict(rows), len(rows), held
+
+    return read

@@ -150,8 +150,8 @@ def test_server_starts_on_a_free_port_and_stops(http, replay):
         assert http.get(a.url + "/").status_code == 200
     with pytest.raises(httpx.ConnectError):
         http.get(a.url + "/")
-    with pytest.raises(ValueError, match="no recordings for 'find_a_tender'"):
-        replay.base_url("find_a_tender")
+    with pytest.raises(ValueError, match="no recordings for 'ted'"):
+        replay.base_url("ted")
 
 
 def test_replay_serve_command_serves_until_interrupted(tmp_path):

@@ -63,20 +63,20 @@ def test_one_failing_source_does_not_stop_the_others(tmp_path, replay):
         "sources": {
             "digital_marketplace": {"base_url": f"http://127.0.0.1:{_free_port()}", **FAST},  # nothing listens
             "contracts_finder": {"base_url": replay.url, **FAST},
-            "find_a_tender": {"base_url": replay.url, **FAST},  # configured, but no client yet
+            "sell2wales": {"base_url": replay.url + "/no-such-api", **FAST},  # answers 404
         },
     }, base_dir=tmp_path)
     engine = make_engine(cfg.database_url())
     init_db(engine)
     now = datetime(2025, 1, 23, 22, 30, tzinfo=UTC)
     reports = {r.source: r for r in poll_job(cfg, engine, now)}
-    assert set(reports) == {"digital_marketplace", "contracts_finder", "find_a_tender"}
+    assert set(reports) == {"digital_marketplace", "contracts_finder", "sell2wales"}
     assert reports["contracts_finder"].ok and reports["contracts_finder"].inserted > 0
     assert "connection failed" in reports["digital_marketplace"].error
-    assert "has no client yet" in reports["find_a_tender"].error
+    assert "HTTP 404" in reports["sell2wales"].error
     with Session(engine) as s:
         assert s.exec(select(func.count()).select_from(Notice)).one() == reports["contracts_finder"].inserted
         dm = s.get(Watermark, "digital_marketplace")
         assert dm.position is None and "connection failed" in dm.last_error
-        assert "has no client yet" in s.get(Watermark, "find_a_tender").last_error
+        assert "HTTP 404" in s.get(Watermark, "sell2wales").last_error
     engine.dispose()

@@ -48,12 +48,12 @@ def poll(
     if not reports:
         console.print("no source is enabled in the config")
         return
-    table = _table("source", "result", "windows", "pages", "requests", "new", "updated", "same", "quarantined",
-                   "watermark", title=f"Poll as of {_when(when)} UTC")
+    table = _table("source", "result", "windows", "pages", "requests", "new", "updated", "merged", "same", "quarantined",
+                   "watermark", title=f"Poll as of {_when(when)} UTC (merged: copies of notices from another portal)")
     for r in reports:
         table.add_row(r.source, "[red]failed[/]" if r.error else "ok", f"{r.windows_done}/{r.windows}", str(r.pages),
-                      str(r.requests), str(r.inserted), str(r.updated), str(r.unchanged), str(r.quarantined),
-                      _when(r.watermark))
+                      str(r.requests), str(r.inserted), str(r.updated), str(r.merged), str(r.unchanged),
+                      str(r.quarantined), _when(r.watermark))
     console.print(table)
     for r in reports:
         if r.error:
@@ -64,19 +64,23 @@ def poll(
 
 @sources_app.command("status")
 def status(config: Path = ConfigOption) -> None:
-    """Per source: last successful poll, watermark, notices stored, quarantined records, last error."""
+    """Per source: last successful poll, watermark, notices stored, copies merged into another portal's
+    notice, quarantined records, last error."""
     from sqlalchemy import func
     from sqlmodel import select
 
-    from matcher.models import Notice, Quarantined, Watermark
+    from matcher.models import Notice, NoticeAlias, Quarantined, Watermark
     from matcher.store import session_scope
 
     cfg = load(config)
     with session_scope(engine_for(cfg)) as s:
         notices = dict(s.exec(select(Notice.source, func.count()).group_by(Notice.source)).all())
+        merged = dict(s.exec(select(NoticeAlias.source, func.count()).where(NoticeAlias.first_seen.is_not(None))  # type: ignore[union-attr]
+                             .group_by(NoticeAlias.source)).all())
         held = dict(s.exec(select(Quarantined.source, func.count()).group_by(Quarantined.source)).all())
         marks = {w.source: w for w in s.exec(select(Watermark))}
-    table = _table("source", "last success", "watermark", "notices", "quarantined", title="Sources (times UTC; failing in red)")
+    table = _table("source", "last success", "watermark", "notices", "merged", "quarantined", "last error",
+                   title="Sources (times UTC; failing in red; merged: copies stored as another portal's notice)")
     errors = []
     for name in sorted(set(cfg.sources) | set(marks) | set(notices)):
         wm = marks.get(name)
@@ -86,11 +90,18 @@ def status(config: Path = ConfigOption) -> None:
         if failing:
             errors.append(f"[red]{name}[/] failed at {_when(wm.last_error_at)}: {escape(wm.last_error)}")
         state = "" if src and src.enabled else " (disabled)" if src else " (not configured)"
+        last_error = f"{_when(wm.last_error_at)} {escape(_short(wm.last_error))}" if wm and wm.last_error else "-"
         table.add_row(f"[red]{name}[/]{state}" if failing else name + state, _when(wm.last_success_at if wm else None),
-                      _when(wm.position if wm else None), str(notices.get(name, 0)), str(held.get(name, 0)))
+                      _when(wm.position if wm else None), str(notices.get(name, 0)), str(merged.get(name, 0)),
+                      str(held.get(name, 0)), last_error)
     console.print(table)
     for line in errors:
         console.print(line, highlight=False, soft_wrap=True)
+
+
+def _short(text: str | None, limit: int = 60) -> str:
+    text = " ".join((text or "").split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 @replay_app.command("serve")
@@ -103,6 +114,7 @@ def serve(
 ) -> None:
     """Serve the bundled portal recordings until interrupted (point base_url in config.toml at it)."""
     from matcher.replay import Fault, recording_dates, start_replay
+    from matcher.replay.server import SERVED_SOURCES
 
     try:
         faults = [Fault.parse(f) for f in fault]
@@ -111,7 +123,7 @@ def serve(
         fail(str(e), 2)
     dates = recording_dates()
     console.print(f"replay server on {server.url}", highlight=False)
-    for name in ("contracts_finder", "digital_marketplace"):
+    for name in SERVED_SOURCES:
         day = server.dm_day if name == "digital_marketplace" else dates.get(name)
         console.print(f"  [sources.{name}] base_url = \"{server.base_url(name)}\"   (recorded {day})", highlight=False, markup=False)
     err_console.print("Ctrl-C to stop")

@@ -7,7 +7,7 @@ path. Kinds:
   before the answer is built           after (the real body is altered)
   ---------------------------------    ----------------------------------------------------------------
   rate_limit_403  CF's HTML 403 page   truncated         body cut short (Content-Length matches)
-  status          `status` (429/5xx)   bad_number        first "amount" number replaced by `literal`
+  status          `status` (429/5xx)   bad_number        first `json_key` ("amount") number replaced by `literal`
   stall           no answer for        mojibake          body re-encoded: cp1252 / latin-1 bytes, or
                   `seconds`                              "double" (UTF-8 read as cp1252, sent as UTF-8)
   reset           TCP reset            empty_body        200 with no bytes
@@ -56,6 +56,7 @@ class Fault:
     retry_after: str | float | None = None
     seconds: float = 5.0
     literal: str = "1e9999"
+    json_key: str = "amount"
     encoding: str = "cp1252"
     index: int = 0
     fired: int = field(default=0, compare=False)
@@ -161,7 +162,8 @@ def alter_bytes(fault: Fault, body: bytes) -> bytes:
         return b""
     if fault.kind == "bad_number":
         text = body.decode("utf-8")
-        altered = re.sub(r'("amount"\s*:\s*)-?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?', lambda m: m.group(1) + fault.literal, text, count=1)
+        number = r'("' + re.escape(fault.json_key) + r'"\s*:\s*)-?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?'
+        altered = re.sub(number, lambda m: m.group(1) + fault.literal, text, count=1)
         return altered.encode("utf-8")
     if fault.kind == "mojibake":
         text = body.decode("utf-8")

@@ -11,6 +11,7 @@ from importlib.resources.abc import Traversable
 from urllib.parse import parse_qs, urlsplit
 
 ENVELOPE_KEYS = ("version", "extensions", "publisher", "license", "publicationPolicy")
+PROACTIS_SOURCES = ("public_contracts_scotland", "sell2wales")
 STAGE_OF_TAG = {
     "planning": "planning", "planningUpdate": "planning",
     "tender": "tender", "tenderAmendment": "tender", "tenderUpdate": "tender", "tenderCancellation": "tender",
@@ -40,6 +41,17 @@ class CfRelease:
     recorded_query: tuple[datetime, datetime] | None = None
 
 
+@dataclass(frozen=True)
+class OcdsRelease:
+    """A release of Find a Tender, Public Contracts Scotland or Sell2Wales, with the JSON text it was
+    recorded as (Proactis releases are served verbatim, inside a package envelope)."""
+
+    release: dict
+    date: datetime
+    stage: str
+    text: str
+
+
 @dataclass
 class DmListing:
     day: str
@@ -55,6 +67,8 @@ class Recordings:
     cf_recorded_at: datetime | None = None
     dm_listings: list[DmListing] = field(default_factory=list)
     dm_pages: dict[int, dict[str, str]] = field(default_factory=dict)  # brief id -> {day: file}
+    ocds: dict[str, list[OcdsRelease]] = field(default_factory=dict)  # FTS, PCS, S2W: oldest first
+    fts_envelope: dict = field(default_factory=dict)
     manifest: list[dict] = field(default_factory=list)
 
     @property
@@ -116,29 +130,57 @@ def _load_dm(rec: Recordings) -> None:
             rec.dm_pages.setdefault(int(entry["brief_id"]), {})[_day(entry)] = entry["file"]
 
 
+def _ocds_release(release: dict, text: str) -> OcdsRelease:
+    tags = release.get("tag") or []
+    return OcdsRelease(release, parse_time(release["date"]), STAGE_OF_TAG.get(tags[0] if tags else "", "tender"), text)
+
+
+def _load_ocds(rec: Recordings) -> None:
+    """Proactis single releases (verbatim text) and the constructed Find a Tender packages."""
+    for entry in rec.manifest:
+        source = entry["source"]
+        if entry["kind"] == "ocds_release" and source in PROACTIS_SOURCES:
+            text = rec.read(entry["file"]).decode("utf-8")
+            rec.ocds.setdefault(source, []).append(_ocds_release(json.loads(text), text))
+        elif entry["kind"] == "constructed_release_package" and source == "find_a_tender":
+            package = json.loads(rec.read(entry["file"]))
+            rec.fts_envelope = {k: package[k] for k in ENVELOPE_KEYS if k in package}
+            for r in package.get("releases", []):
+                rec.ocds.setdefault(source, []).append(
+                    _ocds_release(r, json.dumps(r, ensure_ascii=False, indent=2)))
+    for releases in rec.ocds.values():
+        releases.sort(key=lambda r: (r.date, r.release.get("ocid", ""), r.release.get("id") or ""))
+
+
 @lru_cache(maxsize=1)
 def load() -> Recordings:
     rec = Recordings(manifest=json.loads(data_dir().joinpath("manifest.json").read_text(encoding="utf-8")))
     _load_cf(rec)
     _load_dm(rec)
+    _load_ocds(rec)
     return rec
 
 
 def recording_dates() -> dict[str, date]:
     """Each source's recording day: the demo treats it as 'today'. Contracts Finder: the newest whole
-    search package (2025-01-23); Digital Marketplace: the day the server serves by default (the latest)."""
+    search package (2025-01-23); Digital Marketplace: the day the server serves by default (the latest);
+    Find a Tender, Public Contracts Scotland, Sell2Wales: the day of their newest release."""
     rec = load()
     out: dict[str, date] = {}
     if rec.cf_recorded_at:
         out["contracts_finder"] = rec.cf_recorded_at.date()
     if rec.dm_days:
         out["digital_marketplace"] = date.fromisoformat(rec.dm_days[-1])
+    for source, releases in rec.ocds.items():
+        if releases:
+            out[source] = releases[-1].date.date()
     return out
 
 
 def recording_now(source: str = "contracts_finder") -> datetime:
-    """An aware UTC `now` at which a poll sees the whole recording of `source`: for Contracts Finder the
-    moment its newest package was published (2025-01-23 22:10 UTC), for the Marketplace the end of its day."""
+    """An aware UTC `now` at which a poll sees the recording of `source` up to its end: for Contracts Finder
+    the moment its newest package was published (2025-01-23 22:10 UTC), for the others the end of the day
+    of their newest recording (how far back a poll reaches is its lookback_days)."""
     rec = load()
     if source == "contracts_finder" and rec.cf_recorded_at:
         return rec.cf_recorded_at

@@ -4,13 +4,20 @@ Routes (one server answers for every source; their paths do not overlap):
   GET /Published/Notices/OCDS/Search                         Contracts Finder search (cf_search)
   GET /digital-outcomes-and-specialists/opportunities        DM listing recorded on `dm_day`
   GET /digital-outcomes-and-specialists/opportunities/<id>   DM opportunity page (that day's, else latest)
+  GET /api/1.0/ocdsReleasePackages                           Find a Tender release packages (fts_search)
+  GET /pcs/v1/Notices, /s2w/v1/Notices                       Public Contracts Scotland, Sell2Wales
+                                                             (proactis_notices; base_url adds the prefix)
   GET /                                                      a short index of the above
+
+The server counts the requests it is answering at once (`max_in_flight`), so tests can prove a client
+never has two requests in flight to one host.
 """
 from __future__ import annotations
 
 import json
 import logging
 import socket
+import ssl
 import struct
 import threading
 import time
@@ -19,7 +26,7 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
-from matcher.replay import cf_search
+from matcher.replay import cf_search, fts_search, proactis_notices
 from matcher.replay.faults import (
     BEFORE, CF_RATE_LIMIT_PAGE, ERROR_PAGE_200, JSON_OBJECT, Fault, FaultQueue, alter_bytes, alter_html, alter_package,
 )
@@ -30,7 +37,7 @@ log = logging.getLogger(__name__)
 DM_LISTING = "/digital-outcomes-and-specialists/opportunities"
 HTML = "text/html; charset=utf-8"
 JSON = "application/json; charset=utf-8"
-SERVED_SOURCES = ("contracts_finder", "digital_marketplace")
+SERVED_SOURCES = ("contracts_finder", "digital_marketplace", "find_a_tender", "public_contracts_scotland", "sell2wales")
 
 
 @dataclass
@@ -57,7 +64,13 @@ class _Handler(BaseHTTPRequestHandler):
         fault = replay.faults.take(split.path)
         hit = Hit(split.path, split.query, fault.kind if fault else None, self.headers.get("User-Agent", ""))
         replay._count(hit)
-        hit.status = self._answer(split.path, split.query, fault)
+        replay._enter()
+        try:
+            if replay.latency:
+                time.sleep(replay.latency)
+            hit.status = self._answer(split.path, split.query, fault)
+        finally:
+            replay._leave()
 
     # -- answering -----------------------------------------------------------------------------
     def _answer(self, path: str, query: str, fault: Fault | None) -> int:
@@ -99,6 +112,17 @@ class _Handler(BaseHTTPRequestHandler):
             if fault is not None and fault.kind in JSON_OBJECT:
                 package = alter_package(fault, package, f"{replay.url}{self.path}")
             return 200, JSON, json.dumps(package, ensure_ascii=False, separators=(",", ":")).encode()
+        if path == fts_search.PACKAGES_PATH:
+            package = fts_search.search(replay.recordings, params, replay.url)
+            if fault is not None and fault.kind in JSON_OBJECT:
+                package = alter_package(fault, package, f"{replay.url}{self.path}")
+            return 200, JSON, fts_search.body(package)
+        if (proactis := proactis_notices.source_of(path)) is not None:
+            body = proactis_notices.notices(replay.recordings, proactis, params, replay.url)
+            if fault is not None and fault.kind in JSON_OBJECT:
+                altered = alter_package(fault, json.loads(body), f"{replay.url}{self.path}")
+                body = json.dumps(altered, ensure_ascii=False).encode("utf-8")
+            return 200, JSON, body
         if path.rstrip("/") == DM_LISTING:
             return self._dm(replay.listing_file(params), fault)
         if path.startswith(DM_LISTING + "/") and path[len(DM_LISTING) + 1:].strip("/").isdigit():
@@ -140,7 +164,8 @@ class ReplayServer:
     """A running replay server. `requests` counts requests per path; `log` lists every request."""
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0, faults: list[Fault] | None = None,
-                 dm_day: str | None = None, recordings: Recordings | None = None):
+                 dm_day: str | None = None, recordings: Recordings | None = None, latency: float = 0.0,
+                 tls: ssl.SSLContext | None = None):
         self.recordings = recordings or load()
         days = self.recordings.dm_days
         if dm_day is not None and dm_day not in days:
@@ -149,12 +174,17 @@ class ReplayServer:
         self.faults = FaultQueue(faults)
         self.requests: Counter[str] = Counter()
         self.log: list[Hit] = []
+        self.latency = latency  # seconds each answer waits before it is built (0: none)
+        self.in_flight = 0
+        self.max_in_flight = 0
         self._lock = threading.Lock()
         self._httpd = _Server((host, port), _Handler)
         self._httpd.replay = self
         self._httpd.stopping = threading.Event()
+        if tls is not None:  # HTTPS with the certificates the context holds (tests: an incomplete chain)
+            self._httpd.socket = tls.wrap_socket(self._httpd.socket, server_side=True)
         self.host, self.port = self._httpd.server_address[:2]
-        self.url = f"http://{self.host}:{self.port}"
+        self.url = f"{'https' if tls else 'http'}://{self.host}:{self.port}"
         self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, name=f"replay:{self.port}", daemon=True)
         self._thread.start()
 
@@ -162,7 +192,7 @@ class ReplayServer:
     def base_url(self, source: str) -> str:
         if source not in SERVED_SOURCES:
             raise ValueError(f"the replay server has no recordings for {source!r}; it serves {', '.join(SERVED_SOURCES)}")
-        return self.url
+        return self.url + proactis_notices.PREFIXES.get(source, "")
 
     def add_faults(self, *faults: Fault) -> None:
         self.faults.add(*faults)
@@ -175,6 +205,7 @@ class ReplayServer:
         with self._lock:
             self.requests.clear()
             self.log.clear()
+            self.max_in_flight = self.in_flight
 
     def stop(self) -> None:
         self._httpd.stopping.set()
@@ -193,6 +224,15 @@ class ReplayServer:
         with self._lock:
             self.requests[hit.path] += 1
             self.log.append(hit)
+
+    def _enter(self) -> None:
+        with self._lock:
+            self.in_flight += 1
+            self.max_in_flight = max(self.max_in_flight, self.in_flight)
+
+    def _leave(self) -> None:
+        with self._lock:
+            self.in_flight -= 1
 
     def listing_file(self, params: dict[str, str]) -> str | None:
         if params.get("page", "1") != "1":
@@ -215,13 +255,19 @@ class ReplayServer:
             f"<li>Contracts Finder: <a href='{cf_search.SEARCH_PATH}?limit=5'>{cf_search.SEARCH_PATH}</a> "
             f"({len(rec.cf_releases)} recorded releases)</li>"
             f"<li>Digital Marketplace ({self.dm_day}): <a href='{DM_LISTING}?statusOpenClosed=open'>{DM_LISTING}</a> "
-            f"({len(rec.dm_pages)} recorded opportunity pages)</li></ul>"
+            f"({len(rec.dm_pages)} recorded opportunity pages)</li>"
+            f"<li>Find a Tender: <a href='{fts_search.PACKAGES_PATH}?limit=5'>{fts_search.PACKAGES_PATH}</a> "
+            f"({len(rec.ocds.get('find_a_tender', []))} constructed releases)</li>"
+            f"<li>Public Contracts Scotland: <a href='/pcs/v1/Notices?dateFrom=04-2019&amp;noticeType=2&amp;outputType=0'>"
+            f"/pcs/v1/Notices</a> ({len(rec.ocds.get('public_contracts_scotland', []))} recorded releases)</li>"
+            f"<li>Sell2Wales: <a href='/s2w/v1/Notices?dateFrom=02-2025&amp;noticeType=2&amp;outputType=0'>"
+            f"/s2w/v1/Notices</a> ({len(rec.ocds.get('sell2wales', []))} recorded releases)</li></ul>"
             "<p>Contains public sector information licensed under the Open Government Licence v3.0.</p></body></html>"
         )
 
 
 def start_replay(faults: list[Fault] | None = None, host: str = "127.0.0.1", port: int = 0,
-                 dm_day: str | None = None) -> ReplayServer:
+                 dm_day: str | None = None, latency: float = 0.0, tls: ssl.SSLContext | None = None) -> ReplayServer:
     """Start a replay server in a background thread (port 0 picks a free port). Use as a context
-    manager, or call .stop()."""
-    return ReplayServer(host=host, port=port, faults=faults, dm_day=dm_day)
+    manager, or call .stop(). `latency` delays each answer; `tls` serves HTTPS."""
+    return ReplayServer(host=host, port=port, faults=faults, dm_day=dm_day, latency=latency, tls=tls)

@@ -147,6 +147,25 @@ class SnapshotWindow:
 
 
 # -- pagination ----------------------------------------------------------------------------------
+PACKAGE_KEYS = frozenset({"uri", "publishedDate", "publisher", "version", "links"})
+
+
+def package_records(package: Any, url: str, records_field: str = "releases") -> list[Any]:
+    """The records of a JSON release package. A package with no releases array holds none (the Proactis
+    APIs answer so for a month with nothing of a notice type); anything else that is not a package is
+    BadBody (retried like any transient fault)."""
+    if not isinstance(package, dict):
+        raise BadBody(url, f"expected a JSON object (a release package), got {type(package).__name__}")
+    records = package.get(records_field)
+    if records is None:
+        if not PACKAGE_KEYS & package.keys():  # e.g. {"Message": "An error has occurred."} with a 200
+            raise BadBody(url, f"a JSON object that is not a release package (keys: {', '.join(sorted(package)[:5]) or 'none'})")
+        return []
+    if not isinstance(records, list):
+        raise BadBody(url, f"'{records_field}' is {type(records).__name__}, not a list")
+    return records
+
+
 class LinksPaginated:
     """Read a JSON package, yield its records, follow `links.next` until it is absent.
 
@@ -167,14 +186,7 @@ class LinksPaginated:
         return text
 
     def records_of(self, package: Any, url: str) -> list[Any]:
-        if not isinstance(package, dict):
-            raise BadBody(url, f"expected a JSON object (a release package), got {type(package).__name__}")
-        records = package.get(self.records_field)
-        if records is None:
-            return []  # some portals send a package with no releases array when there are none
-        if not isinstance(records, list):
-            raise BadBody(url, f"'{self.records_field}' is {type(records).__name__}, not a list")
-        return records
+        return package_records(package, url, self.records_field)
 
     def next_url(self, package: dict) -> str | None:
         links = package.get("links")

@@ -5,6 +5,7 @@ import json
 import logging
 import math
 import random
+import ssl
 import threading
 import time
 from collections.abc import Callable
@@ -41,6 +42,24 @@ class Throttled(FetchError):
 
 class BadBody(FetchError):
     """A 200 whose body is not what the API sends: an HTML error page, truncated or invalid JSON."""
+
+
+class TlsSetupError(ValueError):
+    """`verify_tls` names a CA file that cannot be used; the message says which and why."""
+
+
+def tls_verify(verify: bool | str) -> ssl.SSLContext | bool:
+    """What httpx should verify with. A path adds the certificates in that PEM file to the usual trusted
+    roots (certifi, or SSL_CERT_FILE): for a server that sends an incomplete chain, put the missing
+    intermediate there (Public Contracts Scotland's Sectigo intermediate, say)."""
+    if isinstance(verify, bool):
+        return verify
+    try:
+        ctx = httpx.create_ssl_context(verify=True)
+        ctx.load_verify_locations(cafile=verify)
+    except (OSError, ssl.SSLError) as e:
+        raise TlsSetupError(f"verify_tls: cannot load CA certificates from {verify!r}: {e}") from None
+    return ctx
 
 
 def _host_lock(url: str) -> tuple[str, threading.Lock]:
@@ -83,7 +102,7 @@ class PoliteClient:
             timeout=httpx.Timeout(cfg.timeout_seconds),
             headers={"User-Agent": USER_AGENT, "Accept": "application/json, text/html;q=0.9, */*;q=0.5"},
             follow_redirects=True,
-            verify=cfg.verify_tls,
+            verify=tls_verify(cfg.verify_tls),
             transport=transport,
         )
 
@@ -126,12 +145,17 @@ class PoliteClient:
             except httpx.TimeoutException as e:
                 raise FetchError(url, f"timed out ({type(e).__name__})") from e
             except httpx.TransportError as e:
-                raise FetchError(url, f"connection failed ({type(e).__name__}: {e})") from e
+                hint = ""
+                if "CERTIFICATE_VERIFY_FAILED" in str(e):
+                    hint = " (if the server sends an incomplete chain, set verify_tls to a PEM file with its intermediate)"
+                raise FetchError(url, f"connection failed ({type(e).__name__}: {e}){hint}") from e
             finally:
                 _host_last[host] = time.monotonic()
         status = resp.status_code
-        if status in self.throttle_statuses or status >= 500:
-            raise Throttled(str(resp.url), f"HTTP {status}", status, retry_after_seconds(resp.headers.get("Retry-After")))
+        retry_after = retry_after_seconds(resp.headers.get("Retry-After"))
+        # a 403 that says when to come back is a rate limit too (load balancers and WAFs answer so)
+        if status in self.throttle_statuses or status >= 500 or (status == 403 and retry_after is not None):
+            raise Throttled(str(resp.url), f"HTTP {status}", status, retry_after)
         if status >= 400:
             raise FetchError(str(resp.url), f"HTTP {status}", status)
         return resp

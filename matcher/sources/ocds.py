@@ -1,6 +1,7 @@
 """An OCDS release to a NoticeRecord: shared by every OCDS portal. Pure; raises MalformedRecord."""
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -18,6 +19,40 @@ OCID_PREFIXES = {
 }
 NOTICE_DOC_TYPES = ("tenderNotice", "contractNotice", "awardNotice", "Link")
 PLACEHOLDER_VALUE = 1.0  # portals carry 0.01 / 1 GBP where no value was given
+_OCID_IN_TEXT = re.compile(r"ocds-[a-z0-9]{6}-[A-Za-z0-9][A-Za-z0-9-]*")
+
+# How far along its life a process is, by release tag (OCDS codelist releaseTag) and by tender status.
+# A release only replaces a stored one of a later stage when it is itself newer *and* still closed: an
+# award is never undone by a tender release served late (see store.supersedes).
+STAGE_RANK = {
+    "planning": 0, "planningUpdate": 0,
+    "tender": 1, "tenderAmendment": 1, "tenderUpdate": 1,
+    "award": 2, "awardUpdate": 2, "awardCancellation": 2,
+    "contract": 3, "contractUpdate": 3, "contractAmendment": 3, "contractTermination": 4,
+    "implementation": 4, "implementationUpdate": 4,
+    "tenderCancellation": 5, "compiled": 1,
+}
+AWARDED_RANK = 2
+ENDED_STATUSES = frozenset({"cancelled", "withdrawn", "unsuccessful"})
+
+
+def lifecycle_rank(stage: str | None, status: str | None) -> int:
+    """0 planning, 1 tender, 2 award, 3 contract, 4 implementation, 5 cancelled/withdrawn/unsuccessful."""
+    if status and status.strip().lower() in ENDED_STATUSES:
+        return 5
+    return STAGE_RANK.get(stage or "", 1)
+
+
+def latest_stage(tags: list[Any]) -> str | None:
+    """The release's stage: the tag furthest along (["award", "contract"] is a contract), first on ties."""
+    names = [str(t) for t in tags if t not in (None, "")]
+    return max(names, key=lambda t: STAGE_RANK.get(t, 1), default=None)
+
+
+def linked_ocid(href: Any) -> str | None:
+    """The ocid a link points at (PCS/S2W/FTS hrefs carry it as ?id=… or in the path)."""
+    found = _OCID_IN_TEXT.search(str(href or ""))
+    return found.group(0) if found else None
 
 
 class MalformedRecord(ValueError):
@@ -189,10 +224,11 @@ def release_to_notice(release: Any, source: str, url_for: Callable[[dict], str |
         docs[0].get("datePublished") if docs else None, "tender.documents[0].datePublished"
     )
     updated = parse_dt(release.get("date"), "date")
-    links = [
-        PortalLink(source=OCID_PREFIXES.get(ocid[:11], source), url=l.get("href"), key=ocid)
-        for l in _dicts(release.get("links")) if l.get("rel") == "canonical" and l.get("href")
-    ]
+    links = []
+    for link in _dicts(release.get("links")):
+        if link.get("rel") == "canonical" and link.get("href"):
+            key = linked_ocid(link["href"])
+            links.append(PortalLink(source=OCID_PREFIXES.get((key or "")[:11], source), url=str(link["href"]), key=key))
     try:
         return NoticeRecord(
             source=source,
@@ -213,7 +249,7 @@ def release_to_notice(release: Any, source: str, url_for: Callable[[dict], str |
             url=_notice_url(release, tender) or (url_for(release) if url_for else None),
             sme_suitable=sme,
             vcse_suitable=vcse,
-            stage=str(tags[0]) if tags else None,
+            stage=latest_stage(tags if isinstance(tags, list) else []),
             status=str(tender.get("status")) if tender.get("status") else None,
             procurement_method=one_line(tender.get("procurementMethodDetails") or tender.get("procurementMethod")) or None,
             sections={"lots": lots} if lots else {},

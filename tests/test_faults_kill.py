@@ -1,0 +1,93 @@
+"""A poll whose process is killed (SIGKILL) partway through resumes from its watermark: nothing lost, nothing
+twice. The poll job (what `matcher poll` and the scheduler run) runs in a subprocess and is killed once the
+replay server has seen N of its requests; a second poll then completes from the stored watermark."""
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlmodel import Session
+
+from jobs.poll import poll_job
+from matcher.config import load_config
+from matcher.models import Watermark
+from matcher.store import as_utc, make_engine
+
+FTS, PCS = "find_a_tender", "public_contracts_scotland"
+CASES = {
+    # 3 days of 6-hour windows, 4 releases a page: 17 requests, killed in the 7th window
+    FTS: dict(path="/api/1.0/ocdsReleasePackages", now=datetime(2025, 2, 23, tzinfo=UTC), days=3, kill_after=8,
+              options={"page_size": 4, "window_hours": 6}),
+    # March and April 2019, three notice types each: 6 requests, killed in April
+    PCS: dict(path="/pcs/v1/Notices", now=datetime(2019, 4, 30, 12, tzinfo=UTC), days=40, kill_after=4,
+              options={"notice_types": [2, 3, 14]}),
+}
+OVERLAP_MINUTES = 60
+# the scheduler's poll step (what `matcher poll` runs), in a process of its own
+POLL_SCRIPT = """
+import sys
+from datetime import datetime
+from jobs.poll import poll_job
+from matcher.config import load_config
+from matcher.store import init_db, make_engine
+cfg = load_config("config.toml")
+engine = make_engine(cfg.database_url())
+init_db(engine)
+poll_job(cfg, engine, datetime.fromisoformat(sys.argv[2]), [sys.argv[1]])
+"""
+
+
+def _toml(value) -> str:  # noqa: ANN001
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return f'"{value}"'
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml(v) for v in value) + "]"
+    return str(value)
+
+
+def _write_config(tmp_path, source: str, base_url: str, case: dict) -> None:
+    values = {"base_url": base_url, "delay_seconds": 0.05, "lookback_days": case["days"],
+              "overlap_minutes": OVERLAP_MINUTES, "retry_wait_seconds": 0.01, "timeout_seconds": 5, **case["options"]}
+    lines = ["[database]", 'url = "sqlite:///store.db"', f"[sources.{source}]"]
+    lines += [f"{k} = {_toml(v)}" for k, v in values.items()]
+    (tmp_path / "config.toml").write_text("\n".join(lines) + "\n")
+
+
+@pytest.mark.parametrize("source", [FTS, PCS])
+def test_a_killed_poll_resumes_from_its_watermark_and_loses_nothing(source, tmp_path, replay, recorded, stored):
+    case = CASES[source]
+    now = case["now"]
+    _write_config(tmp_path, source, replay.base_url(source), case)
+    poll = subprocess.Popen([sys.executable, "-c", POLL_SCRIPT, source, now.isoformat()],
+                            cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 120
+        while replay.hits(case["path"]) < case["kill_after"] and poll.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.002)
+        assert poll.poll() is None, f"the poll ended before it could be killed: {poll.stderr.read().decode()[-2000:]}"
+        poll.kill()
+    finally:
+        poll.wait(timeout=30)
+    assert poll.returncode == -9
+
+    cfg = load_config(tmp_path / "config.toml")
+    engine = make_engine(cfg.database_url())
+    with Session(engine) as s:
+        killed_at = s.get(Watermark, source)
+    partial, rows, _ = stored(engine)
+    expected = recorded(source, now - timedelta(days=case["days"]), now)
+    assert killed_at is not None and killed_at.position is not None and as_utc(killed_at.position) < now
+    assert killed_at.last_success_at is None and rows < len(expected)  # it really stopped partway
+
+    (resumed,) = poll_job(cfg, engine, now, [source])
+    assert resumed.ok, resumed.error
+    assert resumed.since == as_utc(killed_at.position) - timedelta(minutes=OVERLAP_MINUTES)  # from its watermark
+    notices, rows, held = stored(engine)
+    assert notices == expected and rows == len(expected) and held == []
+    assert set(partial) <= set(notices)
+    engine.dispose()
