@@ -6,9 +6,15 @@ from datetime import datetime
 from pathlib import Path
 
 from matcher.config import Config, config_from_dict
+from matcher.sources import MAX_WINDOW_HOURS
 
 SAMPLE_PROFILES = Path(__file__).parent / "data" / "sample_profiles.json"
-DEMO_SOURCES = ("contracts_finder", "digital_marketplace")
+# Every portal with recordings of 2025. Public Contracts Scotland's recordings are from 2019 (all closed long
+# before "today"), so it sits this one out; the Digital Marketplace is polled, but its briefs closed in 2020.
+DEMO_SOURCES = ("contracts_finder", "find_a_tender", "sell2wales", "digital_marketplace")
+# "Today" for the demo: the newest recording (Find a Tender, 22 Feb 2025), reaching back over the others.
+DEMO_TODAY_SOURCE = "find_a_tender"
+DEMO_LOOKBACK_DAYS = 31
 
 
 @dataclass
@@ -28,7 +34,8 @@ def demo_config(workdir: Path, base_urls: dict[str, str]) -> dict:
             "enabled": True,
             "base_url": base_urls[name],
             "delay_seconds": 0.05,   # the replay server is on this machine; real portals get the shipped delays
-            "lookback_days": 14,
+            "lookback_days": DEMO_LOOKBACK_DAYS,
+            "window_hours": MAX_WINDOW_HOURS.get(name, 360),
             "retry_wait_seconds": 1,
             "rate_limit_wait_seconds": 5,
             "stages": ["planning", "tender", "award"],
@@ -79,7 +86,7 @@ def run_demo(workdir: Path, now: datetime | None = None) -> tuple[Config, list[D
         data = demo_config(workdir, {name: replay.base_url(name) for name in DEMO_SOURCES})
         write_config(workdir / "config.toml", data)
         cfg = config_from_dict(data, where=str(workdir / "config.toml"), base_dir=workdir.resolve())
-        now = now or recording_now()
+        now = now or recording_now(DEMO_TODAY_SOURCE)
         engine = make_engine(cfg.database_url())
         init_db(engine)
         ensure_secret(cfg)

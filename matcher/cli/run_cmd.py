@@ -48,7 +48,8 @@ def demo(
     console.print(table)
     sent = sum(1 for r in rows if r.matches)
     console.print(f"\n{sent} digests written to {outbox}\nconfig used: {(workdir / 'config.toml').resolve()}"
-                  f"\ntry: matcher --config {workdir / 'config.toml'} digest preview {rows[0].profile_id if rows else 'ID'}",
+                  f"\ntry: matcher --config {workdir / 'config.toml'} digest preview "
+                  f"{next((r.profile_id for r in rows if r.matches), 'PROFILE_ID')}",
                   highlight=False)
 
 
