@@ -1,13 +1,14 @@
 """The match job: rank this week's candidate notices for every active SME and store the best as Match rows.
 
-Loads from the store, embeds through the vector cache, ranks with the pure matcher (matcher.match),
-writes. Re-running for the same week replaces that week's Match rows not yet attached to a digest.
+Loads from the store (load_week: profiles, candidates, what was sent, the SMEs' verdicts), embeds through the
+vector cache, ranks with the pure matcher (choose), writes. Re-running for the same week replaces that week's
+Match rows not yet attached to a digest. `matcher preview` runs the same load_week and choose without writing.
 """
 from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -17,10 +18,12 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
 from matcher import clock
-from matcher.config import Config
+from matcher.config import Config, MatchingConfig
 from matcher.embed import Embedder, cached_embed, matching_vectors
-from matcher.match import ProfileError, rank, select as select_top
+from matcher.feedback import verdicts_for
+from matcher.match import ProfileError, ProfileVectors, RankResult, ScoredNotice, Verdicts, rank, select as select_top
 from matcher.match.explain import explain
+from matcher.match.feedback import aligned, verdict_vectors
 from matcher.match.filters import ProfileFilter
 from matcher.match.texts import capability_phrases, evidence_candidates
 from matcher.models import Digest, Match, Notice
@@ -100,22 +103,79 @@ def _load_profiles(session: Session, profile_ids: Sequence[str] | None, report: 
     return specs
 
 
+@dataclass
+class WeekInputs:
+    """What a week's matching reads from the store: read once, then ranked (by the job, or by `matcher preview`)."""
+
+    week: str
+    profiles: list[ProfileSpec]
+    notices: list[NoticeRecord]  # the candidates
+    skip: dict[str, set[str]]  # per SME: already sent, or already in this week's digest
+    judged: dict[str, list[tuple[NoticeRecord, str]]]  # per SME: its verdicts on earlier matches
+
+
+@dataclass
+class WeekVectors:
+    profiles: list[ProfileVectors]
+    notices: np.ndarray
+    verdicts: dict[str, Verdicts]
+
+
+def notices_by_key(session: Session, keys: Sequence[str]) -> dict[str, NoticeRecord]:
+    out: dict[str, NoticeRecord] = {}
+    wanted = sorted(set(keys))
+    for start in range(0, len(wanted), 500):
+        for row in session.exec(select(Notice).where(col(Notice.key).in_(wanted[start : start + 500]))):
+            out[row.key] = notice_record(row)
+    return out
+
+
+def judged_notices(session: Session, profile_ids: Sequence[str]) -> dict[str, list[tuple[NoticeRecord, str]]]:
+    """Per SME, its verdicts with the notices they are about (a verdict on a notice no longer stored is dropped)."""
+    verdicts = verdicts_for(session, profile_ids)
+    stored = notices_by_key(session, [k for pairs in verdicts.values() for k, _ in pairs])
+    return {pid: [(stored[k], v) for k, v in pairs if k in stored] for pid, pairs in verdicts.items()}
+
+
+def load_week(session: Session, cfg: Config, now: datetime, profile_ids: Sequence[str] | None,
+              report: MatchReport) -> WeekInputs:
+    """Profiles, candidate notices, what to skip and the SMEs' verdicts; reads only."""
+    profiles = _load_profiles(session, profile_ids, report)
+    ids = [p.id for p in profiles]
+    notices = candidate_notices(session, now, cfg.matching.min_days_to_close)
+    skip = sent_before(session, report.week, ids)
+    for pid, keys in attached_this_week(session, report.week, ids).items():
+        skip.setdefault(pid, set()).update(keys)
+    return WeekInputs(report.week, profiles, notices, skip, judged_notices(session, ids))
+
+
+def week_vectors(inputs: WeekInputs, encode: Callable[[list[str]], np.ndarray]) -> WeekVectors:
+    profile_vecs, notice_vecs = matching_vectors(encode, inputs.profiles, inputs.notices)
+    return WeekVectors(profile_vecs, notice_vecs, verdict_vectors(encode, inputs.judged))
+
+
+def choose(
+    inputs: WeekInputs, vectors: WeekVectors, mcfg: MatchingConfig, now: datetime,
+) -> tuple[RankResult, dict[str, list[ScoredNotice]]]:
+    """Rank with the SMEs' verdicts and pick each SME's week: the pure matcher, no store access."""
+    feedback = aligned([p.id for p in inputs.profiles], vectors.verdicts)
+    result = rank(inputs.profiles, inputs.notices, vectors.profiles, vectors.notices, mcfg, now,
+                  min_score=mcfg.threshold, feedback=feedback)
+    chosen = {r.profile.id: select_top(r, mcfg.threshold, mcfg.top_k, inputs.skip.get(r.profile.id, set()))
+              for r in result.rankings}
+    return result, chosen
+
+
 def match_job(
     cfg: Config, engine: Engine, now: datetime, profile_ids: Sequence[str] | None = None, embedder: Embedder | None = None,
 ) -> MatchReport:
-    """Rank and store this week's matches for every active SME (or only `profile_ids`)."""
-    week = clock.week_of(now, cfg.digest.timezone)
-    report = MatchReport(week=week)
-    mcfg = cfg.matching
+    """Rank and store this week's matches for every active SME (or only `profile_ids`), using their feedback."""
+    report = MatchReport(week=clock.week_of(now, cfg.digest.timezone))
     embedder = embedder or Embedder(cfg.embedding)
     with session_scope(engine) as s:
-        profiles = _load_profiles(s, profile_ids, report)
-        ids = [p.id for p in profiles]
-        notices = candidate_notices(s, now, mcfg.min_days_to_close)
-        skip = sent_before(s, week, ids)
-        for pid, keys in attached_this_week(s, week, ids).items():
-            skip.setdefault(pid, set()).update(keys)
-    report.profiles, report.candidates = len(profiles), len(notices)
+        inputs = load_week(s, cfg, now, profile_ids, report)
+    ids = [p.id for p in inputs.profiles]
+    report.profiles, report.candidates = len(inputs.profiles), len(inputs.notices)
 
     def encode(texts: list[str]) -> np.ndarray:
         with session_scope(engine) as s:
@@ -123,21 +183,20 @@ def match_job(
         report.embedded += new
         return vecs
 
-    chosen: dict[str, list] = {p.id: [] for p in profiles}
-    if profiles and notices:
-        profile_vecs, notice_vecs = matching_vectors(encode, profiles, notices)
-        result = rank(profiles, notices, profile_vecs, notice_vecs, mcfg, now, min_score=mcfg.threshold)
-        idf = result.idf()
-        for pv, ranking in zip(profile_vecs, result.rankings):
+    chosen: dict[str, list] = {p.id: [] for p in inputs.profiles}
+    rows: list[Match] = []
+    if inputs.profiles and inputs.notices:
+        vectors = week_vectors(inputs, encode)
+        result, picked = choose(inputs, vectors, cfg.matching, now)
+        for pv, ranking in zip(vectors.profiles, result.rankings):
             report.excluded.update(ranking.excluded)
-            picked = select_top(ranking, mcfg.threshold, mcfg.top_k, skip.get(ranking.profile.id, set()))
-            chosen[ranking.profile.id] = [(item, pv) for item in picked]
-        rows = _explained_rows(chosen, profiles, notices, notice_vecs, result, idf, encode, cfg, week)
-    else:
-        rows = []
+            chosen[ranking.profile.id] = [(item, pv) for item in picked[ranking.profile.id]]
+        rows = _explained_rows(chosen, inputs.profiles, inputs.notices, vectors.notices, result, result.idf(), encode,
+                               cfg, report.week)
     with session_scope(engine) as s:
         if ids:
-            s.execute(delete(Match).where(Match.week == week, col(Match.digest_id).is_(None), col(Match.profile_id).in_(ids)))
+            s.execute(delete(Match).where(Match.week == report.week, col(Match.digest_id).is_(None),
+                                          col(Match.profile_id).in_(ids)))
         for row in rows:
             s.add(row)
     report.written = len(rows)

@@ -81,8 +81,27 @@ class WeightsConfig(_Section):
         return self
 
 
+class FeedbackConfig(_Section):
+    """How an SME's verdicts ('relevant' / 'not relevant' on a match) change its future ranking.
+
+    The dense query moves towards the mean of the liked notices and away from the mean of the rejected ones
+    (Rocchio: query_weight*q + relevant_weight*mean(liked) - not_relevant_weight*mean(rejected), renormalised);
+    with verdicts of both kinds, a notice also gains neighbour_weight*(closeness to the liked - closeness to the
+    rejected), each the mean cosine with its `neighbours` nearest; rejected notices and their near-copies are
+    never matched again. `matcher eval --feedback-split` measures the effect.
+    """
+
+    query_weight: float = Field(1.0, gt=0, description="Rocchio alpha: weight of the profile's own query vector")
+    relevant_weight: float = Field(0.25, ge=0, description="Rocchio beta: pull towards the mean of the liked notices")
+    not_relevant_weight: float = Field(0.5, ge=0, description="Rocchio gamma: push away from the mean of the rejected notices")
+    neighbour_weight: float = Field(0.25, ge=0, le=2, description="dense-score shift by closeness to liked minus closeness to rejected notices (0 = off)")
+    neighbours: int = Field(3, ge=1, le=50, description="how many nearest liked/rejected notices that closeness averages over")
+    near_copy_similarity: float = Field(0.95, gt=0, le=1, description="a notice at least this close (cosine) to a rejected one is a near-copy and is not matched")
+
+
 class MatchingConfig(_Section):
     weights: WeightsConfig = Field(default_factory=WeightsConfig)
+    feedback: FeedbackConfig = Field(default_factory=FeedbackConfig)
     calibration_slope: float = Field(22.78, gt=0, description="score = 1/(1+exp(-slope*(raw - midpoint)))")
     calibration_midpoint: float = Field(0.281, description="raw (weighted-mean) score at which the calibrated score is 0.5")
     threshold: float = Field(0.5, ge=0, le=1, description="minimum calibrated score (0-1) for a notice to be sent")

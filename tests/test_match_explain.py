@@ -41,6 +41,29 @@ def assert_shape(why: dict) -> None:
     assert why["summary"].endswith(".") and "\n" not in why["summary"]
 
 
+def spaced(text: str) -> str:
+    return " ".join(text.split()).lower()
+
+
+def assert_honest(why: dict, profile, notice) -> None:
+    """Nothing in the explanation is made up: the evidence and every term are the notice's own words, every
+    capability is the SME's own phrase, every CPV code is one the notice lists, with the notice's label."""
+    assert_quoted_from(why["evidence"], notice)
+    text = spaced("\n".join([notice.title, notice.description, *notice.sections.values()]))
+    for term in why["terms"]:
+        assert spaced(term) in text, (profile.id, notice.key, term)
+    for cap in why["capabilities"]:
+        assert cap in profile.capabilities, (profile.id, cap)
+    labels = cpv_labels(notice.raw)
+    for entry in why["cpv"]:
+        code, _, label = entry.partition(" ")
+        assert code in notice.cpv and (not label or label == labels[code]), (notice.key, entry)
+    if why["capabilities"]:
+        assert f"“{why['capabilities'][0]}”" in why["summary"]
+    if why["terms"]:
+        assert "it mentions " + ", ".join(why["terms"][:3]) in why["summary"]
+
+
 def item_for(key: str, score: float = 0.7) -> ScoredNotice:
     return ScoredNotice(0, key, dense=0.5, lexical=0.2, keyword=0.5, cpv=0.0, raw_score=0.35, score=score)
 
@@ -52,6 +75,38 @@ def test_evidence_is_verbatim_for_every_notice_and_profile_without_vectors(corpu
             why = explain(p, n, item_for(n.key), CFG)
             assert_shape(why)
             assert_quoted_from(why["evidence"], n)
+
+
+def test_no_explanation_quotes_anything_absent_from_the_notice_or_the_profile(corpus):
+    """Every eval notice, each with two profiles in rotation (so every profile is covered too)."""
+    from matcher.match.rank import term_texts
+    from matcher.match.score import fit_lexical
+
+    profiles, notices = corpus
+    vectorizer, _ = fit_lexical(notices, CFG.title_weight)
+    idf = dict(zip(vectorizer.get_feature_names_out(), vectorizer.idf_))
+    terms = term_texts(notices)
+    listed = 0
+    for j, n in enumerate(notices):
+        for p in (profiles[j % len(profiles)], profiles[(j + 7) % len(profiles)]):
+            why = explain(p, n, item_for(n.key), CFG, terms=terms[j], idf=idf)
+            assert_shape(why)
+            assert_honest(why, p, n)
+            listed += len(why["terms"]) + len(why["cpv"])
+    assert listed > len(notices)  # the checks above had terms and codes to look at
+
+
+def test_a_keyword_found_in_another_word_form_is_shown_as_the_notice_writes_it():
+    from matcher.schema import NoticeRecord, ProfileSpec
+
+    p = ProfileSpec(id="p", name="n", email="p@example.org", capabilities="Bespoke web platforms.",
+                    keywords=["software development", "CCTV"])
+    n = NoticeRecord(source="s", key="k", title="Framework for Software Developers",
+                     description="Suppliers of cctv maintenance may also bid.")
+    why = explain(p, n, item_for("k"), CFG)
+    assert why["terms"] == ["software developers", "CCTV"]
+    assert "it mentions software developers, CCTV" in why["summary"]
+    assert_honest(why, p, n)
 
 
 def test_evidence_is_verbatim_when_chosen_by_meaning(corpus, tmp_path_factory):
@@ -78,7 +133,7 @@ def test_evidence_is_verbatim_when_chosen_by_meaning(corpus, tmp_path_factory):
             why = explain(p, n, item, CFG, terms=result.notice_terms[item.index], idf=idf, notice_vec=nvecs[item.index],
                           query_vec=pv.query, phrase_vecs=phrase_vecs, candidate_vecs=encode(cands))
             assert_shape(why)
-            assert_quoted_from(why["evidence"], n)
+            assert_honest(why, p, n)
             assert why["capabilities"] and set(why["capabilities"]) <= set(capability_phrases(p))
             checked += 1
     engine.dispose()

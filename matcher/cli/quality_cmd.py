@@ -1,4 +1,7 @@
-"""Matching commands: `matcher match` (this week's matches into the store) and `matcher eval` (match quality)."""
+"""Matching commands: `matcher match` (this week's matches into the store) and `matcher eval` (match quality).
+
+It also registers `matcher tune` (tune_cmd) and `matcher preview` / `matcher feedback` (preview_cmd).
+"""
 from __future__ import annotations
 
 import json
@@ -56,6 +59,22 @@ def _notice_files(paths: list[Path]) -> list[Path]:
     return out
 
 
+def read_eval_set(profiles: Path, qrels: Path, notices: list[Path]):
+    """(profiles, notices, judgments) of an evaluation set, or stop with exit code 2 naming the file and line."""
+    from matcher.eval_corpus import EvalDataError, read_notices, read_qrels
+    from matcher.profiles import read_profiles
+
+    read = read_profiles(profiles)
+    for err in read.errors:
+        err_console.print(f"[yellow]skipped[/] {err}", highlight=False, soft_wrap=True)
+    if not read.profiles:
+        fail(f"--profiles: no usable profile in {profiles}", 2)
+    try:
+        return read.profiles, read_notices(_notice_files(notices)), read_qrels(qrels)
+    except EvalDataError as e:
+        fail(str(e), 2)
+
+
 def eval_cmd(
     profiles: Path = typer.Option(..., "--profiles", exists=True, dir_okay=False, help="Profiles (JSON list or CSV)."),
     qrels: Path = typer.Option(..., "--qrels", exists=True, dir_okay=False, help="Judgments, one JSON object a line."),
@@ -64,35 +83,31 @@ def eval_cmd(
     as_json: bool = typer.Option(False, "--json", help="Print the figures as JSON."),
     system: list[str] = typer.Option(None, "--system", "-s", help="Only this system (repeatable): matcher, keyword_alert, tfidf, dense."),
     fit: bool = typer.Option(False, "--fit", help="Also fit the matcher's weights and calibration on these judgments and print them as TOML."),
+    feedback_split: bool = typer.Option(False, "--feedback-split", help="Also replay half of each profile's judgments as feedback "
+                                        "and measure the matcher on the other half, with and without it."),
+    seed: int = typer.Option(0, "--seed", help="--feedback-split: the first seed choosing the replayed half."),
+    repeats: int = typer.Option(5, "--repeats", min=1, max=100, help="--feedback-split: splits averaged (seeds seed..seed+repeats-1)."),
     vector_cache: Path = typer.Option(None, "--vector-cache", help="SQLite file to cache embeddings in between runs."),
     config: Path = ConfigOption,
 ) -> None:
     """Measure match quality (nDCG@10, P@5, R@20, MRR) against judgments, for ours and reference systems."""
     from matcher.embed import Embedder, EmbeddingError
-    from matcher.eval_corpus import EvalDataError, read_notices, read_qrels
     from matcher.evaluate import SYSTEMS, evaluate
-    from matcher.profiles import read_profiles
 
     cfg = load(config)
     systems = list(system) if system else list(SYSTEMS)
     bad = [s for s in systems if s not in SYSTEMS]
     if bad:
         fail(f"--system: unknown system {bad[0]!r}; known: {', '.join(SYSTEMS)}", 2)
-    read = read_profiles(profiles)
-    for err in read.errors:
-        err_console.print(f"[yellow]skipped[/] {err}", highlight=False, soft_wrap=True)
-    if not read.profiles:
-        fail(f"--profiles: no usable profile in {profiles}", 2)
+    sme_profiles, corpus, judged = read_eval_set(profiles, qrels, list(notices) + list(more_notices or []))
+    encode, engine = vector_encoder(Embedder(cfg.embedding), vector_cache)
+    split = None
     try:
-        corpus = read_notices(_notice_files(list(notices) + list(more_notices or [])))
-        judged = read_qrels(qrels)
-    except EvalDataError as e:
-        fail(str(e), 2)
-    encode, engine = _encoder(Embedder(cfg.embedding), vector_cache)
-    try:
-        report = evaluate(read.profiles, corpus, judged, cfg, encode, systems)
+        report = evaluate(sme_profiles, corpus, judged, cfg, encode, systems)
         if fit:
-            _print_fit(read.profiles, corpus, judged, cfg, encode)
+            _print_fit(sme_profiles, corpus, judged, cfg, encode)
+        if feedback_split:
+            split = _feedback_split(sme_profiles, corpus, judged, cfg, encode, seed, repeats)
     except EmbeddingError as e:
         fail(str(e), 2)
     except ValueError as e:
@@ -101,16 +116,42 @@ def eval_cmd(
         if engine is not None:
             engine.dispose()
     if as_json:
-        typer.echo(json.dumps(report.as_json(), indent=2))
+        out = report.as_json()
+        if split is not None:
+            out["feedback_split"] = split.as_json()
+        typer.echo(json.dumps(out, indent=2))
         return
     table = Table("system", "nDCG@10", "P@5", "R@20", "MRR",
                   title=f"{report.profiles} judged profiles, {report.notices} notices")
     for name, m in report.systems.items():
         table.add_row(name, *(f"{m[k]:.3f}" for k in ("ndcg10", "p5", "r20", "mrr")))
     console.print(table)
+    if split is not None:
+        _print_split(split)
 
 
-def _encoder(embedder, vector_cache: Path | None):
+def _feedback_split(profiles, corpus, judged, cfg, encode, seed: int, repeats: int):
+    from matcher.embed import matching_vectors
+    from matcher.eval_feedback import feedback_split
+
+    profile_vecs, notice_vecs = matching_vectors(encode, profiles, corpus)
+    return feedback_split(profiles, corpus, judged, profile_vecs, notice_vecs, cfg, seed, repeats)
+
+
+def _print_split(split) -> None:
+    seeds = f"seed {split.seeds[0]}" if len(split.seeds) == 1 else f"seeds {split.seeds[0]}-{split.seeds[-1]}"
+    table = Table("matcher", "nDCG@10", "P@5", "R@20", "MRR", title=(
+        f"Feedback split ({seeds}, mean): ~{split.replayed} judgments replayed as feedback, "
+        f"~{split.measured} measured, {split.profiles} profiles"))
+    for name, m in (("no feedback", split.without), ("with feedback", split.with_feedback), ("gain", split.gain)):
+        fmt = "{:+.3f}" if name == "gain" else "{:.3f}"
+        table.add_row(name, *(fmt.format(m[k]) for k in ("ndcg10", "p5", "r20", "mrr")))
+    console.print(table)
+    console.print("The replayed notices are left out of both rankings; half of each profile's relevant and of its "
+                  "not-relevant judgments is replayed.", highlight=False)
+
+
+def vector_encoder(embedder, vector_cache: Path | None):
     """embedder.encode, or (with --vector-cache) the store's cached_embed on a SQLite file kept between runs."""
     if vector_cache is None:
         return embedder.encode, None
@@ -141,5 +182,9 @@ def _print_fit(profiles, corpus, judged, cfg, encode) -> None:
 
 
 def register(app: typer.Typer) -> None:
+    from matcher.cli import preview_cmd, tune_cmd
+
     app.command("match")(match_cmd)
     app.command("eval")(eval_cmd)
+    tune_cmd.register(app)
+    preview_cmd.register(app)

@@ -2,7 +2,9 @@
 
 {"summary": str, "capabilities": [str], "terms": [str], "cpv": [str], "evidence": str}
 
-The evidence is always one of the notice's own sentences (texts.evidence_candidates), never made up.
+Nothing is made up: the evidence is one of the notice's own sentences (texts.evidence_candidates), each term
+is quoted from the notice as it writes it, each capability is a phrase of the SME's own capability text, and
+each CPV code is one the notice lists (with the label the notice gives it).
 """
 from __future__ import annotations
 
@@ -13,7 +15,7 @@ import numpy as np
 from matcher.config import MatchingConfig
 from matcher.match.cpv import cpv_labels, overlapping_codes
 from matcher.match.rank import ScoredNotice
-from matcher.match.terms import TermText, found, phrases, stems, words
+from matcher.match.terms import TermText, found, phrases, quote, stems, words
 from matcher.match.texts import capability_phrases, evidence_candidates, profile_query
 from matcher.schema import NoticeRecord, ProfileSpec
 
@@ -43,10 +45,27 @@ def fitting_capabilities(
     return keep[: cfg.explain_max_items]
 
 
-def matched_terms(profile: ProfileSpec, terms: TermText, idf: Mapping[str, float], limit: int) -> list[str]:
-    """The SME's keywords found in the notice, then its rarest other words that the notice shares."""
-    out = [k.text for k in found(phrases(profile.keywords), terms)]
-    seen = {s for k in out for s in stems(k)}
+def _shown(piece: str, own_words: str) -> str:
+    """A quoted piece as listed: the SME's own spelling when it is the same words (case aside), else the
+    notice's, lower-cased unless it is a short all-capitals word (an acronym such as CCTV)."""
+    piece = " ".join(piece.split())
+    if piece.lower() == " ".join(own_words.split()).lower():
+        return " ".join(own_words.split())
+    return piece if piece.isupper() and " " not in piece and len(piece) <= 5 else piece.lower()
+
+
+def matched_terms(profile: ProfileSpec, notice: NoticeRecord, terms: TermText, idf: Mapping[str, float], limit: int) -> list[str]:
+    """The SME's keywords found in the notice, then its rarest other words that the notice shares; each as the
+    notice writes it (a keyword matched through another word form, "cleaners" for "cleaning", is shown as
+    "cleaners"), so every term listed can be found in the notice."""
+    fields = [notice.title, notice.description, *notice.sections.values()]
+
+    def quoted(stem_seq: tuple[str, ...], own: str) -> str | None:
+        piece = next((q for f in fields if (q := quote(f, stem_seq))), None)
+        return _shown(piece, own) if piece else None
+
+    out = [q for k in found(phrases(profile.keywords), terms) if (q := quoted(k.stems, k.text))]
+    seen = {s for k in found(phrases(profile.keywords), terms) for s in k.stems}
     surface: dict[str, str] = {}
     for w in words(profile.capabilities):
         for s in stems(w):
@@ -54,7 +73,7 @@ def matched_terms(profile: ProfileSpec, terms: TermText, idf: Mapping[str, float
     shared = [s for s in surface if s in terms.vocabulary and s not in seen and len(s) > 2 and not s.isdigit()
               and idf.get(s, 0.0) >= RARE_IDF]
     shared.sort(key=lambda s: -idf.get(s, 0.0))
-    out += [surface[s] for s in shared]
+    out += [q for s in shared if (q := quoted((s,), surface[s]))]
     return list(dict.fromkeys(out))[:limit]
 
 
@@ -113,7 +132,7 @@ def explain(
     idf = idf or {}
     terms = terms or TermText.of("\n".join([notice.title, notice.description, *notice.sections.values()]))
     caps = fitting_capabilities(capability_phrases(profile), phrase_vecs, notice_vec, terms, cfg)
-    found_terms = matched_terms(profile, terms, idf, cfg.explain_max_items)
+    found_terms = matched_terms(profile, notice, terms, idf, cfg.explain_max_items)
     cpv = matched_cpv(profile, notice, cfg.explain_max_items)
     candidates = evidence_candidates(notice, cfg.evidence_max_chars)
     evidence = pick_evidence(profile, candidates, candidate_vecs, query_vec, idf)

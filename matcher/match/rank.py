@@ -10,6 +10,7 @@ import numpy as np
 from sklearn.feature_extraction.text import TfidfVectorizer
 
 from matcher.config import MatchingConfig
+from matcher.match.feedback import Verdicts, moved_query, neighbour_shift, suppressed
 from matcher.match.filters import LIVE, FilterSwitches, ProfileFilter, exclusion_reason
 from matcher.match.score import COMPONENTS, ProfileVectors, calibrate, components_for, fuse
 from matcher.match.terms import TermText
@@ -67,16 +68,30 @@ def rank(
     now: datetime,
     switches: FilterSwitches = LIVE,
     min_score: float = 0.0,
+    feedback: Sequence[Verdicts | None] | None = None,
 ) -> RankResult:
     """Every profile's ranking of the notices that pass its filters, down to `min_score` (calibrated).
 
-    Raises ProfileError for a profile the filters cannot read (e.g. an unknown region).
+    `feedback` (aligned with `profiles`; None where a profile has no verdicts) moves each profile's ranking
+    by its verdicts on earlier matches and leaves out the notices it rejected and their near-copies
+    (matcher.match.feedback). Raises ProfileError for a profile the filters cannot read (e.g. an unknown region).
     """
     filters = [ProfileFilter.of(p) for p in profiles]
     terms = term_texts(notices)
     if not notices or not profiles:
         return RankResult([Ranking(p, []) for p in profiles], terms, None)
-    comps, vectorizer = components_for(profiles, notices, profile_vecs, notice_vecs, terms, cfg)
+    if feedback is not None and len(feedback) != len(profiles):
+        raise ValueError(f"{len(feedback)} feedback entries for {len(profiles)} profiles")
+    verdicts = list(feedback) if feedback is not None else [None] * len(profiles)
+    fcfg = cfg.feedback
+    keys = [n.key for n in notices]
+    profile_vecs = [moved_query(pv, v, fcfg) if v else pv for pv, v in zip(profile_vecs, verdicts)]
+    shift = None
+    if any(verdicts):
+        shift = np.stack([neighbour_shift(notice_vecs, v, fcfg) if v else np.zeros(len(notices), dtype=np.float32)
+                          for v in verdicts])
+    blocked = [suppressed(keys, notice_vecs, v, fcfg) if v else {} for v in verdicts]
+    comps, vectorizer = components_for(profiles, notices, profile_vecs, notice_vecs, terms, cfg, shift)
     raw = fuse(comps, cfg.weights)
     score = calibrate(raw, cfg)
     arrays = comps.as_dict()
@@ -87,7 +102,7 @@ def rank(
         for j in np.argsort(-raw[i], kind="stable"):
             if score[i, j] < min_score:
                 break
-            why = exclusion_reason(pf, notices[j], terms[j], now, cfg, switches)
+            why = blocked[i].get(int(j)) or exclusion_reason(pf, notices[j], terms[j], now, cfg, switches)
             if why:
                 excluded[why] += 1
                 continue

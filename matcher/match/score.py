@@ -16,7 +16,7 @@ relevant, grade 2 counted twice, unjudged pairs as not relevant): `matcher eval 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 from sklearn.feature_extraction.text import TfidfVectorizer
@@ -122,27 +122,55 @@ def components_for(
     notice_vecs: np.ndarray,
     notice_terms: Sequence[TermText],
     cfg: MatchingConfig,
+    dense_shift: np.ndarray | None = None,
 ) -> tuple[Components, TfidfVectorizer]:
+    """All four components. `dense_shift` (profiles x notices, e.g. from feedback) is added to the dense one."""
+    comps, vectorizer = text_components(profiles, notices, profile_vecs, notice_vecs, notice_terms, cfg, dense_shift)
+    return with_cpv(comps, profiles, notices, cfg.weights, cfg), vectorizer
+
+
+def text_components(
+    profiles: Sequence[ProfileSpec],
+    notices: Sequence[NoticeRecord],
+    profile_vecs: Sequence[ProfileVectors],
+    notice_vecs: np.ndarray,
+    notice_terms: Sequence[TermText],
+    cfg: MatchingConfig,
+    dense_shift: np.ndarray | None = None,
+) -> tuple[Components, TfidfVectorizer]:
+    """The dense, lexical and keyword components (cpv left at 0: `with_cpv` fills it in)."""
     if len(profile_vecs) != len(profiles):
         raise ValueError(f"{len(profile_vecs)} profile vectors for {len(profiles)} profiles")
     if len(notice_vecs) != len(notices) or len(notice_terms) != len(notices):
         raise ValueError(f"{len(notice_vecs)} notice vectors / {len(notice_terms)} term sets for {len(notices)} notices")
     vectorizer, matrix = fit_lexical(notices, cfg.title_weight)
+    dense = dense_scores(profile_vecs, notice_vecs)
+    if dense_shift is not None:
+        dense = (dense + dense_shift).astype(np.float32)
     comps = Components(
-        dense=dense_scores(profile_vecs, notice_vecs),
+        dense=dense,
         lexical=lexical_scores(profiles, vectorizer, matrix),
         keyword=keyword_scores(profiles, notice_terms),
         cpv=np.zeros((len(profiles), len(notices)), dtype=np.float32),
     )
+    return comps, vectorizer
+
+
+def with_cpv(
+    comps: Components, profiles: Sequence[ProfileSpec], notices: Sequence[NoticeRecord], weights: WeightsConfig,
+    cfg: MatchingConfig,
+) -> Components:
+    """`comps` with the cpv component filled in. A profile without codes borrows the commonest CPV groups of
+    its best matches on the other components fused with `weights` (so it depends on the weights)."""
     codes = [list(p.cpv) for p in profiles]
+    inferred: dict[int, list[str]] = {}
     if cfg.infer_cpv_top and any(not c for c in codes):
-        first_pass = fuse(comps, cfg.weights)  # cpv is 0 everywhere yet
+        first_pass = fuse(replace(comps, cpv=np.zeros_like(comps.cpv)), weights)  # no cpv evidence yet
         for i, p in enumerate(profiles):
             if not p.cpv:
                 order = np.argsort(-first_pass[i], kind="stable")
                 codes[i] = infer_codes((notices[j].cpv for j in order), cfg.infer_cpv_top, cfg.infer_cpv_digits,
                                        cfg.infer_cpv_codes)
                 if codes[i]:
-                    comps.inferred_cpv[i] = codes[i]
-    comps.cpv = cpv_scores(codes, notices)
-    return comps, vectorizer
+                    inferred[i] = codes[i]
+    return replace(comps, cpv=cpv_scores(codes, notices), inferred_cpv=inferred)

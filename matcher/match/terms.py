@@ -13,6 +13,7 @@ import Stemmer
 from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
 
 _WORD = re.compile(r"[a-z0-9]+")
+_WORD_ANY_CASE = re.compile(r"[A-Za-z0-9]+")
 _stemmer = Stemmer.Stemmer("english")
 
 
@@ -76,3 +77,16 @@ def phrases(texts: list[str]) -> list[Phrase]:
 
 def found(phrase_list: list[Phrase], text: TermText) -> list[Phrase]:
     return [p for p in phrase_list if text.has_phrase(p)]
+
+
+def quote(text: str, stem_seq: tuple[str, ...]) -> str | None:
+    """The first piece of `text`, verbatim, whose content words stem to `stem_seq` (as a phrase is matched:
+    stop words and punctuation in between are skipped), or None when the text has no such piece."""
+    if not stem_seq:
+        return None
+    toks = [(m.start(), m.end(), w) for m in _WORD_ANY_CASE.finditer(text) if (w := m.group().lower()) not in ENGLISH_STOP_WORDS]
+    n = len(stem_seq)
+    for i in range(len(toks) - n + 1):
+        if all(_stem(toks[i + k][2]) == stem_seq[k] for k in range(n)):
+            return text[toks[i][0] : toks[i + n - 1][1]]
+    return None
