@@ -5,24 +5,14 @@ Needs: pip install playwright; apt-get install chromium (never `playwright insta
 """
 from __future__ import annotations
 
-import os
-import shutil
-from pathlib import Path
-
-import pytest
 from helpers_champion import SCRIPT_TITLE, seed_champion_store
+from helpers_browser import chromium, require_chromium
 from helpers_digest import WEEK, free_port, make_config, store_for, web_server
 
 from matcher.tokens import LinkSigner
 from matcher.web import create_app
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-if os.environ.get("CI") and not Path(CHROMIUM).exists():
-    pytest.fail("browser tests must run in CI: Debian's chromium is missing", pytrace=False)
-sync_api = pytest.importorskip("playwright.sync_api", reason="pip package playwright is not installed")
-pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian's chromium is not installed (apt-get install chromium)")
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync"]
+sync_api = require_chromium()
 
 
 def test_champion_opens_the_overview_follows_an_sme_link_and_sees_its_items_and_feedback(tmp_path):
@@ -32,23 +22,19 @@ def test_champion_opens_the_overview_follows_an_sme_link_and_sees_its_items_and_
     seed_champion_store(engine)
     url = LinkSigner.from_config(cfg).champion_url(days=30)
 
-    with web_server(create_app(cfg, engine), port), sync_api.sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            page = browser.new_page(java_script_enabled=False)  # the pages need none
-            page.goto(f"{url}?week={WEEK}")
-            sync_api.expect(page.locator("h1")).to_have_text(f"Match quality for {WEEK}")
-            sync_api.expect(page.get_by_role("table", name="Active SMEs sent no items")).to_contain_text("Quiet Co")
+    with web_server(create_app(cfg, engine), port), chromium(sync_api) as browser:
+        page = browser.new_page(java_script_enabled=False)  # the pages need none
+        page.goto(f"{url}?week={WEEK}")
+        sync_api.expect(page.locator("h1")).to_have_text(f"Match quality for {WEEK}")
+        sync_api.expect(page.get_by_role("table", name="Active SMEs sent no items")).to_contain_text("Quiet Co")
 
-            page.get_by_role("link", name="Acme <Web> Ltd").click()
+        page.get_by_role("link", name="Acme <Web> Ltd").click()
 
-            sync_api.expect(page.locator("h1")).to_have_text("What Acme <Web> Ltd was sent")
-            week = page.locator(f"section#week-{WEEK}")
-            items = week.get_by_role("table", name=f"Items in the {WEEK} digest, best match first")
-            sync_api.expect(items.locator("tbody tr")).to_have_count(2)
-            first = items.locator("tbody tr").first
-            sync_api.expect(first.get_by_role("rowheader")).to_have_text(SCRIPT_TITLE)  # shown as text, not run
-            sync_api.expect(first.locator(".feedback")).to_have_text("Marked not relevant")
-            sync_api.expect(items.locator("tbody tr").nth(1).locator(".feedback")).to_have_text("Marked relevant")
-        finally:
-            browser.close()
+        sync_api.expect(page.locator("h1")).to_have_text("What Acme <Web> Ltd was sent")
+        week = page.locator(f"section#week-{WEEK}")
+        items = week.get_by_role("table", name=f"Items in the {WEEK} digest, best match first")
+        sync_api.expect(items.locator("tbody tr")).to_have_count(2)
+        first = items.locator("tbody tr").first
+        sync_api.expect(first.get_by_role("rowheader")).to_have_text(SCRIPT_TITLE)  # shown as text, not run
+        sync_api.expect(first.locator(".feedback")).to_have_text("Marked not relevant")
+        sync_api.expect(items.locator("tbody tr").nth(1).locator(".feedback")).to_have_text("Marked relevant")

@@ -4,12 +4,8 @@ Needs: pip install playwright; apt-get install chromium (never `playwright insta
 """
 from __future__ import annotations
 
-import os
-import shutil
-from pathlib import Path
-
-import pytest
 from bs4 import BeautifulSoup
+from helpers_browser import chromium, require_chromium
 from helpers_digest import NOW, WEEK, add_match, add_notice, add_profile, free_port, make_config, parse_eml, store_for, web_server
 
 from jobs.digest import digest_job
@@ -17,13 +13,7 @@ from matcher.models import Profile
 from matcher.store import session_scope
 from matcher.web import create_app
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-if os.environ.get("CI") and not Path(CHROMIUM).exists():
-    pytest.fail("browser tests must run in CI: Debian's chromium is missing", pytrace=False)
-sync_api = pytest.importorskip("playwright.sync_api", reason="pip package playwright is not installed")
-pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian's chromium is not installed (apt-get install chromium)")
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync"]
+sync_api = require_chromium()
 
 
 def test_unsubscribe_link_from_a_digest_opens_a_page_whose_button_unsubscribes(tmp_path):
@@ -37,18 +27,14 @@ def test_unsubscribe_link_from_a_digest_opens_a_page_whose_button_unsubscribes(t
     message = parse_eml((tmp_path / "outbox" / WEEK / "acme.eml").read_bytes())
     link = BeautifulSoup(message.get_body(("html",)).get_content(), "html.parser").select_one("a.unsubscribe-link")
 
-    with web_server(create_app(cfg, engine), port), sync_api.sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            page = browser.new_page()
-            page.goto(link["href"])
-            sync_api.expect(page.locator("h1")).to_have_text("Unsubscribe from the weekly digest?")
-            with session_scope(engine) as s:  # opening the page alone changes nothing
-                assert s.get(Profile, "acme").unsubscribed_at is None
-            page.get_by_role("button", name="Unsubscribe").click()
-            sync_api.expect(page.locator("h1")).to_have_text("You are unsubscribed")
-        finally:
-            browser.close()
+    with web_server(create_app(cfg, engine), port), chromium(sync_api) as browser:
+        page = browser.new_page()
+        page.goto(link["href"])
+        sync_api.expect(page.locator("h1")).to_have_text("Unsubscribe from the weekly digest?")
+        with session_scope(engine) as s:  # opening the page alone changes nothing
+            assert s.get(Profile, "acme").unsubscribed_at is None
+        page.get_by_role("button", name="Unsubscribe").click()
+        sync_api.expect(page.locator("h1")).to_have_text("You are unsubscribed")
 
     with session_scope(engine) as s:
         assert s.get(Profile, "acme").unsubscribed_at is not None
