@@ -8,13 +8,13 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from matcher.cli.common import ConfigOption, console, engine_for, err_console, fail, load
+from matcher.cli.common import ConfigOption, NowOption, console, engine_for, err_console, fail, load, parse_now_option
 
 
 def preview_cmd(
     threshold: float = typer.Option(None, "--threshold", help="Proposed threshold (calibrated score, 0-1)."),
     weight: list[str] = typer.Option(None, "--weight", "-w", help="Proposed weight as name=value (dense, lexical, keyword, cpv); repeatable."),
-    now: str = typer.Option(None, "--now", help="Preview the week of this time (ISO date or datetime); default: now."),
+    now: str = NowOption,
     profile: list[str] = typer.Option(None, "--profile", "-p", help="Only this profile (repeatable)."),
     show: int = typer.Option(5, "--show", min=0, help="Items listed per SME entering and leaving."),
     as_json: bool = typer.Option(False, "--json", help="Print the preview as JSON."),
@@ -22,15 +22,11 @@ def preview_cmd(
 ) -> None:
     """How many items each SME would get this week with the proposed settings, and which items would enter or leave
     compared with the current config. Reads the stored notices, profiles and feedback; writes nothing."""
-    from matcher.clock import parse_now
     from matcher.embed import EmbeddingError
     from matcher.preview import PreviewError, preview, proposed_config
 
     cfg = load(config)
-    try:
-        when = parse_now(now)
-    except ValueError:
-        fail(f"--now: {now!r} is not an ISO date or datetime", 2)
+    when = parse_now_option(now)
     try:
         proposed = proposed_config(cfg.matching, threshold, weight or [])
     except PreviewError as e:

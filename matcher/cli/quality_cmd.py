@@ -10,24 +10,20 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from matcher.cli.common import ConfigOption, console, engine_for, err_console, fail, load
+from matcher.cli.common import ConfigOption, NowOption, console, engine_for, err_console, fail, load, parse_now_option
 
 
 def match_cmd(
-    now: str = typer.Option(None, "--now", help="Match as of this time (ISO date or datetime, UTC if no offset); default: now."),
+    now: str = NowOption,
     profile: list[str] = typer.Option(None, "--profile", "-p", help="Only this profile (repeatable)."),
     config: Path = ConfigOption,
 ) -> None:
     """Rank open notices for every active SME and store this week's best as matches. Safe to run again."""
     from jobs.match import match_job
-    from matcher.clock import parse_now
     from matcher.embed import EmbeddingError
 
     cfg = load(config)
-    try:
-        when = parse_now(now)
-    except ValueError:
-        fail(f"--now: {now!r} is not an ISO date or datetime", 2)
+    when = parse_now_option(now)
     try:
         report = match_job(cfg, engine_for(cfg), when, profile_ids=profile or None)
     except EmbeddingError as e:

@@ -9,7 +9,7 @@ from rich import box
 from rich.markup import escape
 from rich.table import Table
 
-from matcher.cli.common import ConfigOption, console, engine_for, err_console, fail, load
+from matcher.cli.common import ConfigOption, NowOption, console, engine_for, err_console, fail, load, parse_now_option
 
 sources_app = typer.Typer(help="The procurement portals polled.", no_args_is_help=True)
 replay_app = typer.Typer(help="The loopback replay server (recorded portal responses).", no_args_is_help=True)
@@ -28,19 +28,15 @@ def _table(*columns: str, title: str) -> Table:
 
 def poll(
     source: list[str] = typer.Option([], "--source", "-s", help="Poll only this source (repeatable); default: every enabled one."),
-    now: str = typer.Option(None, "--now", help="Poll as of this time (ISO date or datetime, UTC if no offset); default: now."),
+    now: str = NowOption,
     config: Path = ConfigOption,
 ) -> None:
     """Poll the portals from each source's watermark up to now, and print what was stored."""
     from jobs.poll import poll_job
-    from matcher.clock import parse_now
     from matcher.sources.registry import UnknownSource
 
     cfg = load(config)
-    try:
-        when = parse_now(now)
-    except ValueError:
-        fail(f"--now: {now!r} is not an ISO date or datetime", 2)
+    when = parse_now_option(now)
     try:
         reports = poll_job(cfg, engine_for(cfg), when, source or None)
     except UnknownSource as e:
