@@ -15,7 +15,12 @@ notices_app = typer.Typer(help="Look at stored notices.", no_args_is_help=True)
 config_app = typer.Typer(help="Check the config file.", no_args_is_help=True)
 
 
-def _config_check(file: Path | None, config: Path) -> None:
+@config_app.command("check")
+def config_check(
+    file: Path = typer.Argument(None, help="Config file to check (default: the --config file)."),
+    config: Path = ConfigOption,
+) -> None:
+    """Validate a config file and print the effective config, defaults filled in."""
     cfg = load(file or config)
     data = cfg.model_dump(mode="json", exclude={"base_dir"})
     console.print(f"# {file or config}: OK", highlight=False)
@@ -175,17 +180,8 @@ def init(config: Path = ConfigOption) -> None:
 
 
 def register(app: typer.Typer) -> None:
-    config_app.command("check")(_config_check_cmd)
     app.add_typer(config_app, name="config")
     app.add_typer(profiles_app, name="profiles")
     app.add_typer(notices_app, name="notices")
     app.command("init")(init)
-
-
-def _config_check_cmd(
-    file: Path = typer.Argument(None, help="Config file to check (default: the --config file)."),
-    config: Path = ConfigOption,
-) -> None:
-    """Validate a config file and print the effective config, defaults filled in."""
-    _config_check(file, config)
 
