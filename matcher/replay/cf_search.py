@@ -15,14 +15,11 @@ import binascii
 from datetime import UTC, datetime
 from urllib.parse import urlencode
 
+from matcher.replay.query import BadQuery, stages_and_limit
 from matcher.replay.recordings import CfRelease, Recordings, parse_time
 
 SEARCH_PATH = "/Published/Notices/OCDS/Search"
 STAGES = ("planning", "tender", "award", "implementation")
-
-
-class BadQuery(ValueError):
-    """Answered with HTTP 400 and this message."""
 
 
 def _bound(params: dict[str, str], name: str) -> datetime | None:
@@ -69,18 +66,7 @@ def _matches(rel: CfRelease, start: datetime | None, end: datetime | None, stage
 def search(rec: Recordings, params: dict[str, str], base_url: str) -> dict:
     """The release package for one search request. Raises BadQuery for a request the service would refuse."""
     start, end = _bound(params, "publishedFrom"), _bound(params, "publishedTo")
-    stages = None
-    if params.get("stages"):
-        stages = {s.strip() for s in params["stages"].split(",") if s.strip()}
-        unknown = sorted(stages - set(STAGES))
-        if unknown:
-            raise BadQuery(f"stages: unknown stage {unknown[0]!r}; allowed: {', '.join(STAGES)}")
-    try:
-        limit = int(params.get("limit") or 100)
-    except ValueError:
-        raise BadQuery(f"limit: not a number: {params['limit']!r}") from None
-    if not 1 <= limit <= 100:
-        raise BadQuery(f"limit: must be 1-100, got {limit}")
+    stages, limit = stages_and_limit(params, STAGES)
     offset = decode_cursor(params["cursor"], params) if params.get("cursor") else 0
 
     found = [r for r in rec.cf_releases if _matches(r, start, end, stages)]

@@ -18,7 +18,7 @@ import re
 from datetime import UTC, datetime
 from urllib.parse import urlencode
 
-from matcher.replay.cf_search import BadQuery
+from matcher.replay.query import BadQuery, stages_and_limit
 from matcher.replay.recordings import OcdsRelease, Recordings
 
 PACKAGES_PATH = "/api/1.0/ocdsReleasePackages"
@@ -65,18 +65,7 @@ def _selected(rel: OcdsRelease, start: datetime | None, end: datetime | None, st
 def search(rec: Recordings, params: dict[str, str], base_url: str) -> dict:
     """The release package for one request. Raises BadQuery for a request the service would refuse."""
     start, end = _bound(params, "updatedFrom"), _bound(params, "updatedTo")
-    stages = None
-    if params.get("stages"):
-        stages = {s.strip() for s in params["stages"].split(",") if s.strip()}
-        unknown = sorted(stages - set(STAGES))
-        if unknown:
-            raise BadQuery(f"stages: unknown stage {unknown[0]!r}; allowed: {', '.join(STAGES)}")
-    try:
-        limit = int(params.get("limit") or 100)
-    except ValueError:
-        raise BadQuery(f"limit: not a number: {params['limit']!r}") from None
-    if not 1 <= limit <= 100:
-        raise BadQuery(f"limit: must be 1-100, got {limit}")
+    stages, limit = stages_and_limit(params, STAGES)
     offset = decode_cursor(params["cursor"], params) if params.get("cursor") else 0
 
     found = [r for r in rec.ocds.get("find_a_tender", []) if _selected(r, start, end, stages)]

@@ -18,7 +18,7 @@ import re
 from datetime import UTC, datetime
 from urllib.parse import urlencode
 
-from matcher.replay.cf_search import BadQuery
+from matcher.replay.query import BadQuery
 from matcher.replay.recordings import Recordings
 
 NOTICES_PATH = "/v1/Notices"
