@@ -23,7 +23,7 @@ from sqlmodel import Session, col, select
 from matcher import clock
 from matcher.models import Digest, Feedback, Match, Notice, Profile
 from matcher.profiles import active_profiles
-from matcher.render import format_when, safe_url
+from matcher.render import explanation_strings, explanation_text, format_when, safe_url
 from matcher.store import as_utc
 
 SENT_STATES = ("sent",)
@@ -162,24 +162,6 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def _text(value: Any) -> str | None:
-    return value.strip() if isinstance(value, str) and value.strip() else None
-
-
-def _strings(value: Any) -> list[str]:
-    if isinstance(value, str):
-        value = [value]
-    if not isinstance(value, (list, tuple)):
-        return []
-    out = []
-    for v in value:
-        if isinstance(v, dict):
-            v = " ".join(str(x) for x in (v.get("code"), v.get("description")) if x)
-        if isinstance(v, (str, int)) and str(v).strip():
-            out.append(str(v).strip())
-    return out
-
-
 def _item(match: Match, notice: Notice | None, feedback: Feedback | None, tz: str) -> SentItem:
     why = match.explanation if isinstance(match.explanation, dict) else {}
     closes_at = as_utc(notice.closes_at) if notice else None
@@ -187,17 +169,17 @@ def _item(match: Match, notice: Notice | None, feedback: Feedback | None, tz: st
         notice_key=match.notice_key,
         title=notice.title if notice else f"(notice {match.notice_key} is no longer stored)",
         url=safe_url(notice.url) if notice else None,
-        buyer=_text(notice.buyer) if notice else None,
+        buyer=explanation_text(notice.buyer) if notice else None,
         closes_at=closes_at,
         closes=format_when(closes_at, tz) if closes_at else None,
         rank=match.rank,
         score=round(float(match.score), 4),
         components={**{c: round(float(getattr(match, c)), 4) for c in COMPONENTS}, "raw": round(float(match.raw_score), 4)},
-        summary=_text(why.get("summary")),
-        capabilities=_strings(why.get("capabilities")),
-        terms=_strings(why.get("terms")),
-        cpv=_strings(why.get("cpv")),
-        evidence=_text(why.get("evidence")),
+        summary=explanation_text(why.get("summary")),
+        capabilities=explanation_strings(why.get("capabilities"), limit=None),
+        terms=explanation_strings(why.get("terms"), limit=None),
+        cpv=explanation_strings(why.get("cpv"), limit=None),
+        evidence=explanation_text(why.get("evidence")),
         feedback=feedback.verdict if feedback else None,
         feedback_via=feedback.via if feedback else None,
         feedback_at=as_utc(feedback.created_at) if feedback else None,

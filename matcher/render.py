@@ -120,8 +120,9 @@ def format_when(when: datetime, tz: str) -> str:
     return f"{local:%a} {local.day} {local:%b %Y, %H:%M}"
 
 
-def _strings(value: Any, limit: int = 12) -> list[str]:
-    """Explanation lists may be missing, a single string, or hold odd types: keep the non-empty strings."""
+def explanation_strings(value: Any, limit: int | None = 12) -> list[str]:
+    """Explanation lists may be missing, a single string, or hold odd types: keep the non-empty strings
+    (at most `limit`; None keeps all)."""
     if value is None:
         return []
     if isinstance(value, str):
@@ -137,7 +138,8 @@ def _strings(value: Any, limit: int = 12) -> list[str]:
     return out[:limit]
 
 
-def _text(value: Any) -> str | None:
+def explanation_text(value: Any) -> str | None:
+    """A non-empty stripped string, or None for anything else."""
     return value.strip() if isinstance(value, str) and value.strip() else None
 
 
@@ -148,7 +150,7 @@ def make_item(match: Match, notice: Notice, cfg: Config, now: datetime, signer: 
         notice_key=notice.key,
         title=notice.title,
         url=safe_url(notice.url),
-        buyer=_text(notice.buyer),
+        buyer=explanation_text(notice.buyer),
         value=format_value(notice.value_min, notice.value_max, notice.currency),
         closes=format_when(notice.closes_at, cfg.digest.timezone) if notice.closes_at else None,
         closing_soon=days is not None and 0 <= days <= cfg.digest.closing_soon_days,
@@ -156,11 +158,11 @@ def make_item(match: Match, notice: Notice, cfg: Config, now: datetime, signer: 
         vcse_suitable=bool(notice.vcse_suitable),
         source=notice.source,
         score=float(match.score),
-        summary=_text(why.get("summary")),
-        capabilities=_strings(why.get("capabilities")),
-        terms=_strings(why.get("terms")),
-        cpv=_strings(why.get("cpv")),
-        evidence=_text(why.get("evidence")),
+        summary=explanation_text(why.get("summary")),
+        capabilities=explanation_strings(why.get("capabilities")),
+        terms=explanation_strings(why.get("terms")),
+        cpv=explanation_strings(why.get("cpv")),
+        evidence=explanation_text(why.get("evidence")),
         feedback_url=signer.feedback_url(match.profile_id, notice.key, "not-relevant"),
     )
 
