@@ -31,11 +31,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from sqlmodel import Session, delete  # noqa: E402
 
 from matcher.config import SourceConfig  # noqa: E402
-from matcher.ingest import PollReport, poll_source  # noqa: E402
-from matcher.models import Watermark  # noqa: E402
+from matcher.ingest.poll import PollReport, poll_source  # noqa: E402
+from matcher.store.models import Watermark  # noqa: E402
 from matcher.replay import recording_now, start_replay  # noqa: E402
 from matcher.sources.registry import POLL_ORDER, make_source  # noqa: E402
-from matcher.store import init_db, make_engine  # noqa: E402
+from matcher.store import init_db, make_engine # noqa: E402
 
 # (now, lookback_days) spans covering each source's recordings
 SPANS: dict[str, list[tuple[datetime, float]]] = {

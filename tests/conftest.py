@@ -12,7 +12,7 @@ import pytest
 from sqlmodel import Session, select
 
 from matcher.config import SourceConfig
-from matcher.models import Notice, Quarantined
+from matcher.store.models import Notice, Quarantined
 from matcher.replay import ReplayServer, start_replay
 from matcher.replay.recordings import load
 from matcher.store import init_db, make_engine

@@ -15,7 +15,7 @@ from datetime import timedelta
 from helpers_digest import NOW, WEEK, add_notice, add_profile
 from sqlalchemy.engine import Engine
 
-from matcher.models import Digest, Feedback, Match
+from matcher.store.models import Digest, Feedback, Match
 from matcher.store import session_scope
 
 SCRIPT_TITLE = "Library <script>alert('x')</script> website rebuild"

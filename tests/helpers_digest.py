@@ -20,8 +20,8 @@ from sqlalchemy.engine import Engine
 
 from matcher import clock
 from matcher.config import Config, config_from_dict
-from matcher.models import Match, Notice, Profile
-from matcher.secrets import ensure_secret
+from matcher.store.models import Match, Notice, Profile
+from matcher.deliver.secrets import ensure_secret
 from matcher.store import init_db, make_engine, session_scope
 
 NOW = datetime(2025, 1, 27, 8, 0, tzinfo=UTC)  # a Monday: ISO week 2025-W05

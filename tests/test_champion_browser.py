@@ -9,8 +9,8 @@ from helpers_champion import SCRIPT_TITLE, seed_champion_store
 from helpers_browser import chromium, require_chromium
 from helpers_digest import WEEK, free_port, make_config, store_for, web_server
 
-from matcher.tokens import LinkSigner
-from matcher.web import create_app
+from matcher.deliver.tokens import LinkSigner
+from matcher.web.app import create_app
 
 sync_api = require_chromium()
 

@@ -1,5 +1,5 @@
 """The SME champions' report: the week's figures, what each SME was sent and why, feedback, and who got nothing;
-through matcher.champion and through `matcher champion report` / `matcher champion link`."""
+through matcher.web.champion and through `matcher champion report` / `matcher champion link`."""
 from __future__ import annotations
 
 import json
@@ -9,10 +9,10 @@ from helpers_champion import PREVIOUS, SCRIPT_TITLE, TWO_BACK, seed_champion_sto
 from helpers_digest import NOW, WEEK, add_profile, make_config, store_for
 from typer.testing import CliRunner
 
-from matcher.champion import WeekError, parse_week, sme_history, week_report
+from matcher.web.champion import WeekError, parse_week, sme_history, week_report
 from matcher.cli import app
 from matcher.store import session_scope
-from matcher.tokens import LinkSigner
+from matcher.deliver.tokens import LinkSigner
 
 
 @pytest.fixture

@@ -11,8 +11,8 @@ from helpers_champion import PREVIOUS, SCRIPT_TITLE, seed_champion_store
 from helpers_digest import WEEK, free_port, make_config, store_for, web_server
 
 from matcher.clock import utc_now
-from matcher.tokens import LinkSigner
-from matcher.web import create_app
+from matcher.deliver.tokens import LinkSigner
+from matcher.web.app import create_app
 
 
 @pytest.fixture

@@ -8,9 +8,9 @@ import pytest
 from sqlmodel import Session, select
 from typer.testing import CliRunner
 
-from matcher.dedupe import Candidate, merge_links, near_duplicate, title_similarity
-from matcher.ingest import poll_source
-from matcher.models import Notice, NoticeAlias
+from matcher.ingest.dedupe import Candidate, merge_links, near_duplicate, title_similarity
+from matcher.ingest.poll import poll_source
+from matcher.store.models import Notice, NoticeAlias
 from matcher.replay.recordings import load
 from matcher.schema import NoticeRecord
 from matcher.sources.registry import make_source

@@ -7,13 +7,12 @@ import pytest
 from sqlmodel import Session, select
 
 from matcher.config import DatabaseConfig, SourceConfig
-from matcher.models import Notice, NoticeAlias, SeenRelease
+from matcher.store.models import Notice, NoticeAlias, SeenRelease
 from matcher.replay.recordings import load
 from matcher.sources.find_a_tender import FindATender
 from matcher.sources.wales import Sell2Wales
-from matcher.store import (
-    init_db, make_engine, release_fingerprint, remember_release, seen_fingerprints, session_scope, upsert_notice,
-)
+from matcher.store import init_db, make_engine, session_scope
+from matcher.ingest.notices import release_fingerprint, remember_release, seen_fingerprints, upsert_notice
 from pgserver import fresh_schema_url, postgres_url
 
 pytestmark = pytest.mark.postgres

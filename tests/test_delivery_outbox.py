@@ -6,7 +6,7 @@ from helpers_digest import NOW, WEEK, add_match, add_notice, add_profile, make_c
 from sqlmodel import select
 
 from jobs.digest import digest_job
-from matcher.models import Digest
+from matcher.store.models import Digest
 from matcher.store import session_scope
 
 

@@ -7,8 +7,8 @@ from helpers_digest import NOW, WEEK, add_match, add_notice, add_profile, free_p
 from sqlmodel import select
 
 from jobs.digest import digest_job
-from matcher.deliver import SmtpTransport
-from matcher.models import Digest, Profile
+from matcher.deliver.send import SmtpTransport
+from matcher.store.models import Digest, Profile
 from matcher.store import session_scope
 
 

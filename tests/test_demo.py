@@ -11,7 +11,7 @@ from pathlib import Path
 from bs4 import BeautifulSoup
 from sqlmodel import Session, select
 
-from matcher.models import Digest, Match, Notice
+from matcher.store.models import Digest, Match, Notice
 from matcher.store import make_engine
 
 def test_demo_writes_one_multipart_digest_per_sme_with_matches(tmp_path):

@@ -7,11 +7,11 @@ from helpers_digest import NOW, WEEK, add_match, add_notice, add_profile, make_c
 from sqlmodel import select
 
 from matcher import clock
-from matcher.digest import build_digests, preview
-from matcher.models import Digest, Match, Profile
-from matcher.render import template_env
+from matcher.digest.build import build_digests, preview
+from matcher.store.models import Digest, Match, Profile
+from matcher.digest.render import template_env
 from matcher.store import session_scope
-from matcher.tokens import LinkSigner
+from matcher.deliver.tokens import LinkSigner
 
 
 def _digests(engine) -> dict[str, Digest]:

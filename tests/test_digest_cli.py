@@ -6,7 +6,7 @@ from sqlmodel import select
 from typer.testing import CliRunner
 
 from matcher.cli import app
-from matcher.models import Digest
+from matcher.store.models import Digest
 from matcher.store import session_scope
 
 

@@ -8,10 +8,10 @@ import pytest
 from bs4 import BeautifulSoup
 from helpers_digest import NOW, add_match, add_notice, add_profile, make_config, store_for
 
-from matcher.digest import preview
-from matcher.render import TemplatesMissing, format_value, safe_url, template_env
+from matcher.digest.build import preview
+from matcher.digest.render import TemplatesMissing, format_value, safe_url, template_env
 from matcher.store import session_scope
-from matcher.tokens import LinkSigner
+from matcher.deliver.tokens import LinkSigner
 
 
 def _preview(cfg, engine, pid="acme"):

@@ -7,7 +7,7 @@ from sqlmodel import select
 
 from matcher.config import EmbeddingConfig
 from matcher.embed import Embedder, EmbeddingError, cached_embed, text_hash
-from matcher.models import Embedding
+from matcher.store.models import Embedding
 from matcher.store import session_scope
 
 TEXTS = ["Grass cutting and hedge trimming for parish councils.", "Penetration testing of a web application.",

@@ -10,10 +10,10 @@ from typer.testing import CliRunner
 from matcher.cli import app
 from matcher.config import Config, EmbeddingConfig, FeedbackConfig
 from matcher.embed import Embedder, cached_embed, matching_vectors
-from matcher.eval_corpus import read_notices, read_qrels
-from matcher.eval_feedback import feedback_split, split_judgments
-from matcher.evaluate import matcher_run, score_run
-from matcher.profiles import read_profiles
+from matcher.quality.corpus import read_notices, read_qrels
+from matcher.quality.feedback_split import feedback_split, split_judgments
+from matcher.quality.evaluate import matcher_run, score_run
+from matcher.store.profiles import read_profiles
 from matcher.store import init_db, make_engine, session_scope
 
 DEV = Path(__file__).parent / "data" / "eval"

@@ -6,8 +6,8 @@ import math
 
 import pytest
 
-from matcher.eval_corpus import EvalDataError, read_notices, read_qrels
-from matcher.evaluate import judged_profiles, ndcg_at, precision_at, recall_at, reciprocal_rank, score_run
+from matcher.quality.corpus import EvalDataError, read_notices, read_qrels
+from matcher.quality.evaluate import judged_profiles, ndcg_at, precision_at, recall_at, reciprocal_rank, score_run
 
 JUDGED = {"a": 2, "b": 0, "c": 1, "d": 1}  # "x", "y" unjudged = grade 0
 

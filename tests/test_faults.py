@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from matcher.ingest import poll_source
+from matcher.ingest.poll import poll_source
 from matcher.replay import Fault
 from matcher.sources.registry import make_source
 

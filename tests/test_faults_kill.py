@@ -13,7 +13,7 @@ from sqlmodel import Session
 
 from jobs.poll import poll_job
 from matcher.config import load_config
-from matcher.models import Watermark
+from matcher.store.models import Watermark
 from matcher.store import as_utc, make_engine
 
 FTS, PCS = "find_a_tender", "public_contracts_scotland"

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import httpx
 
 from matcher.config import SourceConfig
-from matcher.ingest import poll_source
+from matcher.ingest.poll import poll_source
 from matcher.replay import start_replay
 from matcher.sources.registry import make_source
 from matcher.store import init_db, make_engine

@@ -8,11 +8,12 @@ from typer.testing import CliRunner
 from jobs.match import match_job
 from matcher.cli import app
 from matcher.config import config_from_dict
-from matcher.feedback import FeedbackError, record_verdict, verdicts_for
+from matcher.store.feedback import FeedbackError, record_verdict, verdicts_for
 from matcher.match.feedback import NEAR_COPY_REASON, REJECTED_REASON
-from matcher.models import Feedback, NoticeAlias
-from matcher.profiles import save_profile
-from matcher.store import session_scope, upsert_notice
+from matcher.store.models import Feedback, NoticeAlias
+from matcher.store.profiles import save_profile
+from matcher.store import session_scope
+from matcher.ingest.notices import upsert_notice
 from test_match_job import CYBER, GROUNDS, NOTICES, NOW, matches, notice
 
 # the parks notice again under another key, as a portal re-advertising it would: a near-copy

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from sqlmodel import Session, select
 
-from matcher.ingest import poll_source
-from matcher.models import Notice, Quarantined
+from matcher.ingest.poll import poll_source
+from matcher.store.models import Notice, Quarantined
 from matcher.replay import Fault, recording_now
 from matcher.sources.registry import make_source
 

@@ -8,8 +8,8 @@ from email.utils import format_datetime
 
 from sqlmodel import Session, func, select
 
-from matcher.ingest import poll_source
-from matcher.models import Notice, Quarantined, Watermark
+from matcher.ingest.poll import poll_source
+from matcher.store.models import Notice, Quarantined, Watermark
 from matcher.replay import Fault, recording_now
 from matcher.sources.registry import make_source
 CF_RECORDING_NOW = recording_now("contracts_finder")  # 2025-01-23 22:10 UTC: sees the whole 2025 recording

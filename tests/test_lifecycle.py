@@ -10,14 +10,15 @@ from datetime import UTC, datetime, timedelta
 
 from sqlmodel import Session, select
 
-from matcher.ingest import poll_source
-from matcher.models import Notice
+from matcher.ingest.poll import poll_source
+from matcher.store.models import Notice
 from matcher.replay.recordings import data_dir
 from matcher.config import MatchingConfig, SourceConfig
 from matcher.schema import NoticeRecord, PortalLink
 from matcher.sources.contracts_finder import ContractsFinder
 from matcher.sources.registry import make_source
-from matcher.store import session_scope, upsert_notice
+from matcher.store import session_scope
+from matcher.ingest.notices import upsert_notice
 
 CLOSED = MatchingConfig()  # the shipped closed_stages / closed_statuses the matcher filters on
 # a real process in the 2025-01-23 Contracts Finder recording: tender at 15:59:00, award at 16:03:31

@@ -9,12 +9,12 @@ import pytest
 
 from matcher.config import EmbeddingConfig, MatchingConfig
 from matcher.embed import Embedder, cached_embed, matching_vectors
-from matcher.eval_corpus import read_notices
+from matcher.quality.corpus import read_notices
 from matcher.match import EVAL, ScoredNotice, rank
 from matcher.match.cpv import cpv_labels
 from matcher.match.explain import explain
 from matcher.match.texts import capability_phrases, evidence_candidates
-from matcher.profiles import read_profiles
+from matcher.store.profiles import read_profiles
 from matcher.store import init_db, make_engine, session_scope
 
 DEV = Path(__file__).parent / "data" / "eval"

@@ -9,10 +9,11 @@ from sqlmodel import select
 from jobs.match import match_job
 from matcher.clock import week_of
 from matcher.config import config_from_dict
-from matcher.models import Digest, Match
-from matcher.profiles import save_profile
+from matcher.store.models import Digest, Match
+from matcher.store.profiles import save_profile
 from matcher.schema import NoticeRecord, ProfileSpec
-from matcher.store import session_scope, upsert_notice
+from matcher.store import session_scope
+from matcher.ingest.notices import upsert_notice
 
 NOW = datetime(2025, 1, 22, 10, 0, tzinfo=UTC)
 WEEK = week_of(NOW)

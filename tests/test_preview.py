@@ -10,10 +10,11 @@ from typer.testing import CliRunner
 from jobs.match import match_job
 from matcher.cli import app
 from matcher.config import config_from_dict
-from matcher.feedback import record_verdict
-from matcher.preview import PreviewError, preview, proposed_config
-from matcher.profiles import save_profile
-from matcher.store import session_scope, upsert_notice
+from matcher.store.feedback import record_verdict
+from matcher.quality.preview import PreviewError, preview, proposed_config
+from matcher.store.profiles import save_profile
+from matcher.store import session_scope
+from matcher.ingest.notices import upsert_notice
 from test_match_job import CYBER, GROUNDS, NOTICES, NOW, WEEK
 
 
@@ -62,7 +63,7 @@ def test_preview_counts_what_the_match_job_would_write_and_leaves_the_store_unch
 
 def test_items_already_in_this_weeks_digest_still_count_and_earlier_weeks_items_do_not(store, cfg):
     from matcher.clock import week_of
-    from matcher.models import Digest, Match
+    from matcher.store.models import Digest, Match
 
     with session_scope(store) as s:
         this_week = Digest(profile_id="grounds", week=WEEK, state="sent")

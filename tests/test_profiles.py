@@ -6,7 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from matcher.profiles import read_profiles
+from matcher.store.profiles import read_profiles
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLES = ROOT / "matcher" / "data" / "sample_profiles.json"

@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 from jobs.poll import poll_job
 from matcher.cli import app, common
 from matcher.config import config_from_dict
-from matcher.models import Notice, Watermark
+from matcher.store.models import Notice, Watermark
 from matcher.store import init_db, make_engine
 
 FAST = {"delay_seconds": 0, "retry_wait_seconds": 0.01, "rate_limit_wait_seconds": 0.01, "max_retries": 1,

@@ -11,7 +11,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 from matcher.config import ConfigError, SourceConfig, config_from_dict, load_config
-from matcher.ingest import poll_source
+from matcher.ingest.poll import poll_source
 from matcher.replay.recordings import load
 from matcher.sources.find_a_tender import FindATender, WindowTooLong, repair_numbers
 from matcher.sources.http import BadBody, parse_json

@@ -12,7 +12,7 @@ import pytest
 import trustme
 
 from matcher.config import SourceConfig
-from matcher.ingest import poll_source
+from matcher.ingest.poll import poll_source
 from matcher.replay import start_replay
 from matcher.replay.recordings import data_dir
 from matcher.sources.http import TlsSetupError

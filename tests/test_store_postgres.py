@@ -7,9 +7,11 @@ import pytest
 from sqlmodel import Session, select
 
 from matcher.config import DatabaseConfig
-from matcher.models import Digest, Notice
+from matcher.store.models import Digest, Notice
 from matcher.schema import NoticeRecord
-from matcher.store import claim_digest, finish_digest, init_db, make_engine, quarantine, session_scope, upsert_notice
+from matcher.store import init_db, make_engine, session_scope
+from matcher.store.claims import claim_digest, finish_digest
+from matcher.ingest.notices import quarantine, upsert_notice
 from pgserver import fresh_schema_url, postgres_url
 
 pytestmark = pytest.mark.postgres

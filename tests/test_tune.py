@@ -12,9 +12,9 @@ from typer.testing import CliRunner
 
 from matcher.cli import app
 from matcher.config import MatchingConfig, WeightsConfig, config_from_dict
-from matcher.evaluate import judged_profiles
+from matcher.quality.evaluate import judged_profiles
 from matcher.schema import NoticeRecord
-from matcher.tune import Row, Target, choose, parse_target, weekly_rate, weight_grid
+from matcher.quality.tune import Row, Target, choose, parse_target, weekly_rate, weight_grid
 
 DEV = Path(__file__).parent / "data" / "eval"
 CONFIG = Path(__file__).parents[1] / "config.toml"
@@ -92,9 +92,9 @@ def precision_recall(cfg: MatchingConfig, tmp_path_factory) -> tuple[float, floa
     """Pairs the matcher ranks at or above cfg.threshold (eval filters) against the dev judgments."""
     from matcher.clock import utc_now
     from matcher.embed import Embedder, cached_embed, matching_vectors
-    from matcher.eval_corpus import read_notices, read_qrels
+    from matcher.quality.corpus import read_notices, read_qrels
     from matcher.match import EVAL, rank
-    from matcher.profiles import read_profiles
+    from matcher.store.profiles import read_profiles
     from matcher.store import init_db, make_engine, session_scope
 
     profiles = read_profiles(DEV / "profiles.json").profiles

@@ -9,9 +9,9 @@ from helpers_browser import chromium, require_chromium
 from helpers_digest import NOW, WEEK, add_match, add_notice, add_profile, free_port, make_config, parse_eml, store_for, web_server
 
 from jobs.digest import digest_job
-from matcher.models import Profile
+from matcher.store.models import Profile
 from matcher.store import session_scope
-from matcher.web import create_app
+from matcher.web.app import create_app
 
 sync_api = require_chromium()
 

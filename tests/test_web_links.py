@@ -11,10 +11,10 @@ from helpers_digest import NOW, WEEK, add_match, add_notice, add_profile, free_p
 from sqlmodel import select
 
 from jobs.digest import digest_job
-from matcher.models import Digest, Feedback, Profile
+from matcher.store.models import Digest, Feedback, Profile
 from matcher.store import session_scope
-from matcher.tokens import LinkSigner
-from matcher.web import create_app
+from matcher.deliver.tokens import LinkSigner
+from matcher.web.app import create_app
 
 
 @pytest.fixture

@@ -27,7 +27,7 @@ def _row(table: Table, *cells: object) -> None:
     table.add_row(*(Text(str(c)) for c in cells))
 
 
-def _print(report) -> None:  # noqa: ANN001 - a matcher.champion.WeekReport
+def _print(report) -> None:  # noqa: ANN001 - a matcher.web.champion.WeekReport
     f = report.figures
     figures = Table("figure", "value", title=f"SME champions' report for {report.week} (week of {report.week_start:%d %b %Y})")
     for label, value in (
@@ -73,7 +73,7 @@ def report_cmd(
 ) -> None:
     """For one week: what each SME was sent and why, the feedback given, and the active SMEs that got nothing."""
     from matcher import clock
-    from matcher.champion import WeekError, parse_week, week_report
+    from matcher.web.champion import WeekError, parse_week, week_report
     from matcher.store import session_scope
 
     cfg = load(config)
@@ -100,7 +100,7 @@ def link_cmd(
     from datetime import timedelta
 
     from matcher.config import ConfigError
-    from matcher.tokens import LinkSigner
+    from matcher.deliver.tokens import LinkSigner
 
     cfg = load(config)
     when = parse_now_option(now)

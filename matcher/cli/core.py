@@ -46,7 +46,7 @@ def _to_toml(data: dict, prefix: str = "") -> str:
 @profiles_app.command("import")
 def profiles_import(file: Path = typer.Argument(..., exists=True, dir_okay=False), config: Path = ConfigOption) -> None:
     """Import profiles from JSON (eval profiles.json format) or CSV with the same columns."""
-    from matcher.profiles import read_profiles, save_profile
+    from matcher.store.profiles import read_profiles, save_profile
     from matcher.store import session_scope
 
     cfg = load(config)
@@ -79,7 +79,7 @@ def profiles_add(
     """Add (or replace) one profile."""
     from pydantic import ValidationError
 
-    from matcher.profiles import save_profile
+    from matcher.store.profiles import save_profile
     from matcher.schema import ProfileSpec
     from matcher.store import session_scope
 
@@ -96,7 +96,7 @@ def profiles_add(
 @profiles_app.command("list")
 def profiles_list(config: Path = ConfigOption, as_json: bool = typer.Option(False, "--json")) -> None:
     """List profiles."""
-    from matcher.models import Profile
+    from matcher.store.models import Profile
     from matcher.store import session_scope
 
     cfg = load(config)
@@ -116,7 +116,7 @@ def profiles_list(config: Path = ConfigOption, as_json: bool = typer.Option(Fals
 @profiles_app.command("show")
 def profiles_show(profile_id: str, config: Path = ConfigOption) -> None:
     """Show one profile in full."""
-    from matcher.models import Profile
+    from matcher.store.models import Profile
     from matcher.store import session_scope
 
     cfg = load(config)
@@ -130,7 +130,7 @@ def profiles_show(profile_id: str, config: Path = ConfigOption) -> None:
 @profiles_app.command("disable")
 def profiles_disable(profile_id: str, config: Path = ConfigOption) -> None:
     """Stop matching and sending for a profile (kept for the record)."""
-    from matcher.models import Profile
+    from matcher.store.models import Profile
     from matcher.store import session_scope
 
     cfg = load(config)
@@ -150,7 +150,7 @@ def notices_list(
     config: Path = ConfigOption,
 ) -> None:
     """List stored notices."""
-    from matcher.models import Notice
+    from matcher.store.models import Notice
     from matcher.store import session_scope
 
     cfg = load(config)
@@ -171,7 +171,7 @@ def notices_list(
 
 def init(config: Path = ConfigOption) -> None:
     """Create the store (and the link-signing secret if none is configured). Safe to run twice."""
-    from matcher.secrets import ensure_secret
+    from matcher.deliver.secrets import ensure_secret
 
     cfg = load(config)
     engine_for(cfg)

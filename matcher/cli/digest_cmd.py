@@ -17,7 +17,7 @@ def send(now: str = NowOption, config: Path = ConfigOption) -> None:
     """Build this week's digests and deliver the pending ones (outbox or SMTP). Safe to run again."""
     from jobs.digest import digest_job
     from matcher.config import ConfigError
-    from matcher.render import TemplatesMissing
+    from matcher.digest.render import TemplatesMissing
 
     cfg = load(config)
     when = parse_now_option(now)
@@ -43,10 +43,10 @@ def preview_cmd(
 ) -> None:
     """Show one SME's digest for the week from the current matches; sends nothing and changes nothing."""
     from matcher.config import ConfigError
-    from matcher.digest import preview
-    from matcher.render import TemplatesMissing, template_env
+    from matcher.digest.build import preview
+    from matcher.digest.render import TemplatesMissing, template_env
     from matcher.store import session_scope
-    from matcher.tokens import LinkSigner
+    from matcher.deliver.tokens import LinkSigner
 
     cfg = load(config)
     when = parse_now_option(now)
@@ -73,7 +73,7 @@ def serve(
 ) -> None:
     """Serve the unsubscribe and feedback links (one-click unsubscribe, 'Not relevant')."""
     from matcher.config import ConfigError
-    from matcher.web import serve as run
+    from matcher.web.app import serve as run
 
     cfg = load(config)
     base = urlsplit(cfg.digest.public_base_url)

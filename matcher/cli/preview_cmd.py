@@ -23,7 +23,7 @@ def preview_cmd(
     """How many items each SME would get this week with the proposed settings, and which items would enter or leave
     compared with the current config. Reads the stored notices, profiles and feedback; writes nothing."""
     from matcher.embed import EmbeddingError
-    from matcher.preview import PreviewError, preview, proposed_config
+    from matcher.quality.preview import PreviewError, preview, proposed_config
 
     cfg = load(config)
     when = parse_now_option(now)
@@ -71,7 +71,7 @@ def feedback_cmd(
 ) -> None:
     """Store an SME's verdict on a notice; its next rankings move towards what it liked and away from what it
     rejected, and rejected notices and their near-copies are no longer matched ([matching.feedback])."""
-    from matcher.feedback import FeedbackError, record_verdict
+    from matcher.store.feedback import FeedbackError, record_verdict
     from matcher.store import session_scope
 
     cfg = load(config)

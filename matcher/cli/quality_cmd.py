@@ -1,7 +1,4 @@
-"""Matching commands: `matcher match` (this week's matches into the store) and `matcher eval` (match quality).
-
-It also registers `matcher tune` (tune_cmd) and `matcher preview` / `matcher feedback` (preview_cmd).
-"""
+"""Matching commands: `matcher match` (this week's matches into the store) and `matcher eval` (match quality)."""
 from __future__ import annotations
 
 import json
@@ -11,6 +8,7 @@ import typer
 from rich.table import Table
 
 from matcher.cli.common import ConfigOption, NowOption, console, engine_for, err_console, fail, load, parse_now_option
+from matcher.cli.eval_inputs import read_eval_set, vector_encoder
 
 
 def match_cmd(
@@ -19,13 +17,13 @@ def match_cmd(
     config: Path = ConfigOption,
 ) -> None:
     """Rank open notices for every active SME and store this week's best as matches. Safe to run again."""
-    from jobs.match import match_job
+    from matcher.match_week import match_week
     from matcher.embed import EmbeddingError
 
     cfg = load(config)
     when = parse_now_option(now)
     try:
-        report = match_job(cfg, engine_for(cfg), when, profile_ids=profile or None)
+        report = match_week(cfg, engine_for(cfg), when, profile_ids=profile or None)
     except EmbeddingError as e:
         fail(str(e), 2)
     table = Table("profile", "matches", title=f"Matches for {report.week}")
@@ -39,36 +37,6 @@ def match_cmd(
     console.print(str(report), highlight=False)
     if report.errors and not report.per_profile:
         raise typer.Exit(1)
-
-
-def _notice_files(paths: list[Path]) -> list[Path]:
-    out: list[Path] = []
-    for p in paths:
-        if p.is_dir():
-            out += sorted(p.glob("*.jsonl"))
-        elif p.exists():
-            out.append(p)
-        else:
-            fail(f"--notices: {p} does not exist", 2)
-    if not out:
-        fail("--notices: no notice files given (JSON lines, or a folder of *.jsonl)", 2)
-    return out
-
-
-def read_eval_set(profiles: Path, qrels: Path, notices: list[Path]):
-    """(profiles, notices, judgments) of an evaluation set, or stop with exit code 2 naming the file and line."""
-    from matcher.eval_corpus import EvalDataError, read_notices, read_qrels
-    from matcher.profiles import read_profiles
-
-    read = read_profiles(profiles)
-    for err in read.errors:
-        err_console.print(f"[yellow]skipped[/] {err}", highlight=False, soft_wrap=True)
-    if not read.profiles:
-        fail(f"--profiles: no usable profile in {profiles}", 2)
-    try:
-        return read.profiles, read_notices(_notice_files(notices)), read_qrels(qrels)
-    except EvalDataError as e:
-        fail(str(e), 2)
 
 
 def eval_cmd(
@@ -88,7 +56,7 @@ def eval_cmd(
 ) -> None:
     """Measure match quality (nDCG@10, P@5, R@20, MRR) against judgments, for ours and reference systems."""
     from matcher.embed import Embedder, EmbeddingError
-    from matcher.evaluate import SYSTEMS, evaluate
+    from matcher.quality.evaluate import SYSTEMS, evaluate
 
     cfg = load(config)
     systems = list(system) if system else list(SYSTEMS)
@@ -128,7 +96,7 @@ def eval_cmd(
 
 def _feedback_split(profiles, corpus, judged, cfg, encode, seed: int, repeats: int):
     from matcher.embed import matching_vectors
-    from matcher.eval_feedback import feedback_split
+    from matcher.quality.feedback_split import feedback_split
 
     profile_vecs, notice_vecs = matching_vectors(encode, profiles, corpus)
     return feedback_split(profiles, corpus, judged, profile_vecs, notice_vecs, cfg, seed, repeats)
@@ -147,26 +115,9 @@ def _print_split(split) -> None:
                   "not-relevant judgments is replayed.", highlight=False)
 
 
-def vector_encoder(embedder, vector_cache: Path | None):
-    """embedder.encode, or (with --vector-cache) the store's cached_embed on a SQLite file kept between runs."""
-    if vector_cache is None:
-        return embedder.encode, None
-    from matcher.embed import cached_embed
-    from matcher.store import init_db, make_engine, session_scope
-
-    engine = make_engine(f"sqlite:///{vector_cache.resolve()}")
-    init_db(engine)
-
-    def encode(texts):
-        with session_scope(engine) as s:
-            return cached_embed(s, embedder, texts)[0]
-
-    return encode, engine
-
-
 def _print_fit(profiles, corpus, judged, cfg, encode) -> None:
     from matcher.embed import matching_vectors
-    from matcher.eval_fit import check_split_half, fit_calibration
+    from matcher.quality.fit import check_split_half, fit_calibration
 
     profile_vecs, notice_vecs = matching_vectors(encode, profiles, corpus)
     fitted = fit_calibration(profiles, corpus, judged, profile_vecs, notice_vecs, cfg.matching)
@@ -178,9 +129,5 @@ def _print_fit(profiles, corpus, judged, cfg, encode) -> None:
 
 
 def register(app: typer.Typer) -> None:
-    from matcher.cli import preview_cmd, tune_cmd
-
     app.command("match")(match_cmd)
     app.command("eval")(eval_cmd)
-    tune_cmd.register(app)
-    preview_cmd.register(app)

@@ -17,7 +17,7 @@ def run(
     """Run the scheduler in the foreground (poll every N minutes, weekly digest), or everything once."""
     cfg = load(config)
     engine = engine_for(cfg)
-    from matcher.secrets import ensure_secret
+    from matcher.deliver.secrets import ensure_secret
 
     ensure_secret(cfg)
     if once:
@@ -37,7 +37,7 @@ def demo(
     now: str = typer.Option(None, "--now", help="Override 'today' (default: the recording date of the data)."),
 ) -> None:
     """Run the whole pipeline offline on the bundled real recordings (replayed on 127.0.0.1)."""
-    from matcher.demo import run_demo
+    from matcher.replay.demo import run_demo
 
     cfg, rows, today = run_demo(workdir, parse_now_option(now) if now else None)
     outbox = cfg.path(cfg.delivery.outbox_dir).resolve()

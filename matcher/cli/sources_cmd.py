@@ -65,7 +65,7 @@ def status(config: Path = ConfigOption) -> None:
     from sqlalchemy import func
     from sqlmodel import select
 
-    from matcher.models import Notice, NoticeAlias, Quarantined, Watermark
+    from matcher.store.models import Notice, NoticeAlias, Quarantined, Watermark
     from matcher.store import session_scope
 
     cfg = load(config)

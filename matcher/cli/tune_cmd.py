@@ -29,7 +29,7 @@ def _numbers(option: str, text: str, low: float, high: float) -> list[float]:
 
 
 def _target(precision: float | None, recall: float | None, target: str | None):
-    from matcher.tune import Target, parse_target
+    from matcher.quality.tune import Target, parse_target
 
     given = [t for t in (precision is not None, recall is not None, target is not None) if t]
     if len(given) > 1:
@@ -63,10 +63,10 @@ def tune_cmd(
 ) -> None:
     """Sweep the threshold (on the calibrated score) and the fusion weights against judgments: precision, recall,
     F1 and expected items per SME per week at each setting, and the [matching] block that meets the target."""
-    from matcher.cli.quality_cmd import read_eval_set, vector_encoder
+    from matcher.cli.eval_inputs import read_eval_set, vector_encoder
     from matcher.embed import Embedder, EmbeddingError, matching_vectors
-    from matcher.tune import Rate, tune, weekly_rate
-    from matcher.tune_plot import save_plot
+    from matcher.quality.tune import Rate, tune, weekly_rate
+    from matcher.quality.tune_plot import save_plot
 
     cfg = load(config)
     goal = _target(target_precision, target_recall, target)
@@ -103,7 +103,7 @@ def tune_cmd(
 
 
 def _print(result, show: int, plot: Path | None) -> None:
-    from matcher.tune import choose
+    from matcher.quality.tune import choose
 
     fmt = lambda r: (f"{r.threshold:.2f}", f"{r.precision:.3f}", f"{r.recall:.3f}", f"{r.f1:.3f}",  # noqa: E731
                      f"{r.items_per_week:.2f}", str(r.sent))

@@ -14,7 +14,7 @@ keeps one notice per ocid, the newest release winning). Facts from sources.md §
 - the notice page is https://www.find-tender.service.gov.uk/Notice/{release.id} (an ocid URL 404s);
 - notices republished from Public Contracts Scotland (and Sell2Wales) carry `links[rel=canonical]` back
   to the originating portal's notice: ocds.release_to_notice turns it into a PortalLink the store uses
-  to keep one notice per opportunity (matcher.dedupe).
+  to keep one notice per opportunity (matcher.ingest.dedupe).
 """
 from __future__ import annotations
 

@@ -18,7 +18,7 @@ SOURCES: dict[str, type[Source]] = {
 }
 # Polling order: the portals notices originate on before those that republish them, so that when both
 # copies are new in one run the originating portal's copy is stored first and becomes the canonical notice
-# (the store keeps the first copy stored; see matcher.dedupe). Find a Tender republishes Scottish and Welsh
+# (the store keeps the first copy stored; see matcher.ingest.dedupe). Find a Tender republishes Scottish and Welsh
 # notices; Contracts Finder carries copies of English notices first advertised on Find a Tender.
 POLL_ORDER = ("public_contracts_scotland", "sell2wales", "find_a_tender", "contracts_finder", "digital_marketplace")
 

@@ -2,7 +2,7 @@
 
 Asked with locale=2057 (en-GB), as the recorded queries were. Since 24 Feb 2025 Welsh buyers publish through
 Sell2Wales and their notices must also reach Find a Tender, so most Welsh opportunities arrive twice; the
-store keeps one notice with a link to each portal (matcher.dedupe). Releases carry ids
+store keeps one notice with a link to each portal (matcher.ingest.dedupe). Releases carry ids
 (`ocds-kuma6s-NNNNNN-release-N`), no SME/VCSE flag, and sometimes placeholder values (0.01 GBP: dropped).
 """
 from __future__ import annotations

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from matcher.tune import TuneResult
+from matcher.quality.tune import TuneResult
 
 
 def save_plot(result: TuneResult, path: Path) -> None:

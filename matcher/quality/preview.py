@@ -1,7 +1,7 @@
 """Admin preview: what each SME would get this week with a proposed threshold and weights, next to what it
 gets with the current config, before anyone edits config.toml.
 
-It reads the store through the match job's own steps (jobs.match.load_week and choose, feedback included)
+It reads the store through the match job's own steps (matcher.match_week.load_week and choose, feedback included)
 and writes nothing: no Match rows, and texts missing from the vector cache are embedded for this run only.
 """
 from __future__ import annotations
@@ -107,7 +107,7 @@ def preview(
     embedder: Embedder | None = None,
 ) -> PreviewReport:
     """Both weeks, current and proposed, for every active SME (or `profile_ids`); the store is left unchanged."""
-    from jobs.match import MatchReport, choose, load_week, sent_before, week_vectors
+    from matcher.match_week import MatchReport, choose, load_week, sent_before, week_vectors
 
     embedder = embedder or Embedder(cfg.embedding)
     job = MatchReport(week=clock.week_of(now, cfg.digest.timezone))

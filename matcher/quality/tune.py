@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from matcher.config import MatchingConfig, WeightsConfig
-from matcher.eval_corpus import Qrels
+from matcher.quality.corpus import Qrels
 from matcher.match import EVAL, ProfileVectors
 from matcher.match.filters import ProfileFilter, exclusion_reason
 from matcher.match.rank import term_texts

@@ -8,7 +8,7 @@ from pathlib import Path
 from matcher.config import Config, config_from_dict
 from matcher.sources import MAX_WINDOW_HOURS
 
-SAMPLE_PROFILES = Path(__file__).parent / "data" / "sample_profiles.json"
+SAMPLE_PROFILES = Path(__file__).resolve().parents[1] / "data" / "sample_profiles.json"
 # Every portal with recordings of 2025. Public Contracts Scotland's recordings are from 2019 (all closed long
 # before "today"), so it sits this one out; the Digital Marketplace is polled, but its briefs closed in 2020.
 DEMO_SOURCES = ("contracts_finder", "find_a_tender", "sell2wales", "digital_marketplace")
@@ -74,11 +74,11 @@ def _toml(v: object) -> str:
 def run_demo(workdir: Path, now: datetime | None = None) -> tuple[Config, list[DemoRow], datetime]:
     from sqlmodel import select
 
-    from jobs.pipeline import run_once
-    from matcher.models import Digest, Match, Notice, Profile
-    from matcher.profiles import read_profiles, save_profile
+    from matcher.pipeline import run_once
+    from matcher.store.models import Digest, Match, Notice, Profile
+    from matcher.store.profiles import read_profiles, save_profile
     from matcher.replay import recording_now, start_replay
-    from matcher.secrets import ensure_secret
+    from matcher.deliver.secrets import ensure_secret
     from matcher.store import init_db, make_engine, session_scope
 
     workdir.mkdir(parents=True, exist_ok=True)

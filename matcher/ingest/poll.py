@@ -3,7 +3,7 @@
 The first poll starts cfg.lookback_days before `now`; later ones cfg.overlap_minutes before the watermark
 (portals re-date edited notices, and a release may land just behind the clock). Windows are read oldest
 first; each page is stored in one transaction: good records upserted (a later release of a notice updates
-it, never duplicates; a copy of a notice another portal published joins that notice, see matcher.dedupe),
+it, never duplicates; a copy of a notice another portal published joins that notice, see matcher.ingest.dedupe),
 malformed ones quarantined with their reason while the rest of the page is kept.
 The watermark moves to a window's end only once the whole window was read; on a failure the error is
 recorded and the watermark stays, so the next poll reads that window again.
@@ -17,14 +17,16 @@ from typing import Any
 
 from sqlalchemy.engine import Engine
 
+from matcher.config import Config
 from matcher.schema import NoticeRecord
 from matcher.sources.base import Page, Source
 from matcher.sources.http import FetchError
 from matcher.sources.ocds import MalformedRecord
-from matcher.store import (
-    as_utc, get_watermark, quarantine, release_fingerprint, remember_release, seen_fingerprints, session_scope,
-    upsert_notice,
+from matcher.sources.registry import enabled_sources, make_source
+from matcher.ingest.notices import (
+    get_watermark, quarantine, release_fingerprint, remember_release, seen_fingerprints, upsert_notice,
 )
+from matcher.store import as_utc, session_scope
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +42,7 @@ class PollReport:
     requests: int = 0
     inserted: int = 0
     updated: int = 0
-    merged: int = 0  # first releases of another portal's copy of a stored notice (matcher.dedupe)
+    merged: int = 0  # first releases of another portal's copy of a stored notice (matcher.ingest.dedupe)
     unchanged: int = 0
     quarantined: int = 0
     watermark: datetime | None = None
@@ -148,3 +150,24 @@ def poll_source(engine: Engine, source: Source, now: datetime) -> PollReport:
     finally:
         report.requests = source.client.requests_made - requests_before
     return report
+
+
+def poll_sources(cfg: Config, engine: Engine, now: datetime, sources: list[str] | None = None) -> list[PollReport]:
+    """Poll each enabled source (or those named) up to `now`. Failures are recorded on the source's
+    watermark and returned in its report; they are not raised."""
+    reports = []
+    for name, source_cfg in enabled_sources(cfg, sources):
+        try:
+            with make_source(name, source_cfg) as source:
+                report = poll_source(engine, source, now)
+        except Exception as e:  # a bug or a store failure in one source must not stop the others
+            log.exception("poll of %s failed", name)
+            report = PollReport(source=name, until=now, error=f"{type(e).__name__}: {e}")
+            try:
+                record_failure(engine, name, report.error, now)
+            except Exception:  # the store itself may be what failed; the report still says why
+                log.exception("could not record the failure of %s", name)
+        if report.error:
+            log.warning("poll of %s: %s", name, report.error)
+        reports.append(report)
+    return reports

@@ -1,7 +1,7 @@
 """Sending digests: one interface, two transports (outbox .eml files, or SMTP through aiosmtplib).
 
 The send protocol (GOV.UK Notify style): a digest is sent only after a conditional UPDATE claims it
-(store.claim_digest: created/failed -> sending); success -> 'sent'; failure -> 'failed' with last_error, tried
+(matcher.store.claims.claim_digest: created/failed -> sending); success -> 'sent'; failure -> 'failed' with last_error, tried
 again on the next run until digest.max_attempts, then 'dead'. A digest whose SME unsubscribed (or was
 disabled) after it was built is 'skipped'. Sending is at most once per (SME, week): a 'sent' digest is never
 claimed again.
@@ -27,16 +27,17 @@ from sqlalchemy import update
 from sqlmodel import Session, col, select
 from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential
 
-from matcher import clock, store
+from matcher import clock
 from matcher.config import Config, DeliveryConfig
-from matcher.digest import PENDING_STATES, compose
-from matcher.models import Digest, Profile
-from matcher.render import template_env, to_bytes
-from matcher.tokens import LinkSigner
+from matcher.digest.build import PENDING_STATES, compose
+from matcher.store.claims import claim_digest, finish_digest
+from matcher.store.models import Digest, Profile
+from matcher.digest.render import template_env, to_bytes
+from matcher.deliver.tokens import LinkSigner
 
 log = logging.getLogger(__name__)
 
-# a claim older than this is taken to be from a worker that died mid-send (store.claim_digest)
+# a claim older than this is taken to be from a worker that died mid-send (matcher.store.claims.claim_digest)
 STALE_CLAIM = timedelta(minutes=30)
 
 
@@ -180,7 +181,7 @@ def _deliver_one(session: Session, cfg: Config, now: datetime, digest: Digest, t
         why = "profile removed" if profile is None else ("profile unsubscribed" if profile.enabled else "profile disabled")
         _skip(session, digest, f"{why} before the digest was sent")
         return "skipped"
-    if not store.claim_digest(session, digest.id, clock.utc_now() - STALE_CLAIM):  # type: ignore[arg-type]
+    if not claim_digest(session, digest.id, clock.utc_now() - STALE_CLAIM):  # type: ignore[arg-type]
         return "claimed-elsewhere"
     try:
         message = compose(session, cfg, digest, profile, now, env, signer)
@@ -188,10 +189,10 @@ def _deliver_one(session: Session, cfg: Config, now: datetime, digest: Digest, t
     except Exception as e:  # recorded on the digest and retried on the next run
         error = str(e) if isinstance(e, DeliveryError) else f"{type(e).__name__}: {e}"
         log.warning("digest %s for %s not sent: %s", digest.id, digest.profile_id, error)
-        store.finish_digest(session, digest.id, ok=False, error=error, max_attempts=cfg.digest.max_attempts)  # type: ignore[arg-type]
+        finish_digest(session, digest.id, ok=False, error=error, max_attempts=cfg.digest.max_attempts)  # type: ignore[arg-type]
         result.errors.append((digest.profile_id, error))
         return session.exec(select(Digest.state).where(Digest.id == digest.id)).one()
-    store.finish_digest(session, digest.id, ok=True)  # type: ignore[arg-type]
+    finish_digest(session, digest.id, ok=True)  # type: ignore[arg-type]
     result.sent_to.append(where)
     return "sent"
 

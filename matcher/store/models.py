@@ -49,7 +49,7 @@ class Notice(SQLModel, table=True):
 
 
 class NoticeAlias(SQLModel, table=True):
-    """Another portal's key for a stored notice: one opportunity, once (see matcher.dedupe).
+    """Another portal's key for a stored notice: one opportunity, once (see matcher.ingest.dedupe).
 
     A release whose key is here updates the notice `canonical_key` instead of becoming a second notice.
     """

@@ -1,7 +1,7 @@
 """What SME champions see: per week, what each SME was sent and why, the feedback that came back, who got nothing.
 
 Read-only queries over Profile, Digest, Match, Notice and Feedback that build plain dataclasses; `matcher champion
-report` prints them (rich tables or JSON) and the /champion pages of matcher.web render them. Nothing here writes.
+report` prints them (rich tables or JSON) and the /champion pages of matcher.web.app render them. Nothing here writes.
 
 Words used throughout:
   sent        items attached to a digest in state 'sent' (the email left us); other states are shown as they are
@@ -21,9 +21,9 @@ from sqlalchemy import and_
 from sqlmodel import Session, col, select
 
 from matcher import clock
-from matcher.models import Digest, Feedback, Match, Notice, Profile
-from matcher.profiles import active_profiles
-from matcher.render import explanation_strings, explanation_text, format_when, safe_url
+from matcher.store.models import Digest, Feedback, Match, Notice, Profile
+from matcher.store.profiles import active_profiles
+from matcher.digest.render import explanation_strings, explanation_text, format_when, safe_url
 from matcher.store import as_utc
 
 SENT_STATES = ("sent",)

@@ -15,7 +15,7 @@ from matcher.clock import utc_now
 import numpy as np
 
 from matcher.config import Config
-from matcher.eval_corpus import Qrels
+from matcher.quality.corpus import Qrels
 from matcher.match import EVAL, ProfileVectors, rank
 from matcher.match.terms import words
 from matcher.match.texts import full_text

@@ -22,10 +22,10 @@ from sqlmodel import Session, col, select
 
 from matcher import clock
 from matcher.config import Config
-from matcher.models import Digest, Match, Notice, Profile, utcnow
-from matcher.profiles import active_profiles
-from matcher.render import DigestView, build_message, mail_domain, make_item
-from matcher.tokens import LinkSigner
+from matcher.store.models import Digest, Match, Notice, Profile, utcnow
+from matcher.store.profiles import active_profiles
+from matcher.digest.render import DigestView, build_message, mail_domain, make_item
+from matcher.deliver.tokens import LinkSigner
 
 log = logging.getLogger(__name__)
 

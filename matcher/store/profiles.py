@@ -9,7 +9,7 @@ from pathlib import Path
 from pydantic import ValidationError
 from sqlmodel import Session, select
 
-from matcher.models import Profile, utcnow
+from matcher.store.models import Profile, utcnow
 from matcher.schema import ProfileSpec
 
 CSV_COLUMNS = ("id", "name", "email", "capabilities", "keywords", "cpv", "regions", "exclude", "value_min", "value_max")

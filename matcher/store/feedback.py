@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from sqlmodel import Session, col, select
 
 from matcher.match.feedback import VERDICTS
-from matcher.models import Feedback, Notice, NoticeAlias, Profile, utcnow
+from matcher.store.models import Feedback, Notice, NoticeAlias, Profile, utcnow
 
 
 class FeedbackError(ValueError):

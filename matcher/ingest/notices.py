@@ -1,66 +1,20 @@
-"""Engine and sessions; notice upserts (one notice per opportunity across portals), quarantine, watermarks,
-and conditional-UPDATE claims."""
+"""Writing source records into the store: notice upserts (one notice per opportunity across portals, a later
+release of the same ocid updates), releases already seen, the quarantine, and per-source watermarks."""
 from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterator
-from contextlib import contextmanager
-from datetime import UTC, datetime
-from pathlib import Path
+from datetime import datetime
 from typing import Literal
 
-from sqlalchemy import event, update
-from sqlalchemy.engine import Engine
-from sqlmodel import Session, SQLModel, create_engine, select
+from sqlmodel import Session, select
 
-from matcher import __version__, dedupe, models
-from matcher.models import Digest, Notice, NoticeAlias, Quarantined, SeenRelease, Watermark, utcnow
+from matcher import __version__
+from matcher.ingest import dedupe
 from matcher.schema import NoticeRecord, Supplier
 from matcher.sources.ocds import AWARDED_RANK, lifecycle_rank
-
-
-def make_engine(url: str) -> Engine:
-    if url.startswith("sqlite"):
-        db_file = url.split(":///", 1)[-1]
-        if db_file and ":memory:" not in db_file:
-            Path(db_file).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"timeout": 30})
-
-        @event.listens_for(engine, "connect")
-        def _pragmas(conn, _record):  # noqa: ANN001
-            cur = conn.cursor()
-            cur.execute("PRAGMA journal_mode=WAL")
-            cur.execute("PRAGMA foreign_keys=ON")
-            cur.close()
-
-        return engine
-    return create_engine(url, pool_pre_ping=True)
-
-
-def init_db(engine: Engine) -> None:
-    """Create every table that is missing. Safe to run any number of times."""
-    assert models  # the import registers the tables
-    SQLModel.metadata.create_all(engine)
-
-
-@contextmanager
-def session_scope(engine: Engine) -> Iterator[Session]:
-    with Session(engine, expire_on_commit=False) as session:
-        try:
-            yield session
-            session.commit()
-        except BaseException:
-            session.rollback()
-            raise
-
-
-def as_utc(dt: datetime | None) -> datetime | None:
-    """Aware UTC; a naive time is taken to be UTC already."""
-    if dt is None:
-        return None
-    return dt.replace(tzinfo=UTC) if dt.tzinfo is None else dt.astimezone(UTC)
-
+from matcher.store.engine import as_utc
+from matcher.store.models import Notice, NoticeAlias, Quarantined, SeenRelease, Watermark, utcnow
 
 UpsertResult = Literal["inserted", "updated", "merged", "unchanged"]
 AMENDMENT_TAG_ENDINGS = ("Update", "Amendment", "Cancellation", "Termination")
@@ -255,31 +209,3 @@ def get_watermark(session: Session, source: str) -> Watermark:
         session.add(wm)
         session.flush()
     return wm
-
-
-def claim_digest(session: Session, digest_id: int, stale_before: datetime) -> bool:
-    """Move a digest to 'sending' only if it still reads 'created' or 'failed' (or a claim went stale).
-
-    The conditional UPDATE is the lock: of two workers, exactly one sees rowcount 1.
-    """
-    stmt = (
-        update(Digest)
-        .where(Digest.id == digest_id)
-        .where(
-            (Digest.state.in_(["created", "failed"]))  # type: ignore[attr-defined]
-            | ((Digest.state == "sending") & (Digest.claimed_at < stale_before))
-        )
-        .values(state="sending", claimed_at=utcnow(), attempts=Digest.attempts + 1)
-    )
-    result = session.execute(stmt)
-    session.commit()
-    return result.rowcount == 1
-
-
-def finish_digest(session: Session, digest_id: int, ok: bool, error: str | None = None, max_attempts: int = 5) -> None:
-    values: dict = {"sent_at": utcnow(), "state": "sent", "last_error": None} if ok else {"last_error": error}
-    if not ok:
-        row = session.get(Digest, digest_id)
-        values["state"] = "dead" if row is not None and row.attempts >= max_attempts else "failed"
-    session.execute(update(Digest).where(Digest.id == digest_id).where(Digest.state == "sending").values(**values))
-    session.commit()

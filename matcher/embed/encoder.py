@@ -17,7 +17,7 @@ import numpy as np
 from sqlmodel import Session, select
 
 from matcher.config import EmbeddingConfig
-from matcher.models import Embedding
+from matcher.store.models import Embedding
 
 log = logging.getLogger(__name__)
 

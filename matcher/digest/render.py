@@ -2,7 +2,7 @@
 
 Notice text comes from outside, so the HTML template is autoescaped and notice URLs are only linked when
 they are plain http(s). The email is multipart/alternative (text/plain + text/html) with RFC 8058 one-click
-unsubscribe headers. Nothing here touches the store; matcher.digest gathers the rows.
+unsubscribe headers. Nothing here touches the store; matcher.digest.build gathers the rows.
 """
 from __future__ import annotations
 
@@ -21,11 +21,11 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 
 from matcher import clock
 from matcher.config import Config, ConfigError
-from matcher.models import Match, Notice, Profile
-from matcher.tokens import LinkSigner
+from matcher.store.models import Match, Notice, Profile
+from matcher.deliver.tokens import LinkSigner
 
 LICENCE = "Contains public sector information licensed under the Open Government Licence v3.0."
-TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
+TEMPLATES_DIR = Path(__file__).resolve().parents[2] / "templates"
 CURRENCY_SIGNS = {"GBP": "£", "EUR": "€", "USD": "$"}
 
 

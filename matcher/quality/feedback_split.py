@@ -15,8 +15,8 @@ import numpy as np
 
 from matcher.clock import utc_now
 from matcher.config import Config
-from matcher.eval_corpus import Qrels
-from matcher.evaluate import Run, judged_profiles, score_run
+from matcher.quality.corpus import Qrels
+from matcher.quality.evaluate import Run, judged_profiles, score_run
 from matcher.match import EVAL, ProfileVectors, Verdicts, rank
 from matcher.match.feedback import aligned
 from matcher.schema import NoticeRecord, ProfileSpec

@@ -25,12 +25,13 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, PlainTextResponse
 from starlette.routing import Route
 
-from matcher import champion, clock
+from matcher import clock
+from matcher.web import champion
 from matcher.config import Config
-from matcher.models import Feedback, Notice, Profile, utcnow
-from matcher.render import template_env
+from matcher.store.models import Feedback, Notice, Profile, utcnow
+from matcher.digest.render import template_env
 from matcher.store import session_scope
-from matcher.tokens import BadToken, ExpiredToken, FeedbackClaim, LinkSigner
+from matcher.deliver.tokens import BadToken, ExpiredToken, FeedbackClaim, LinkSigner
 
 log = logging.getLogger(__name__)
 

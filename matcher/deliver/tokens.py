@@ -1,6 +1,6 @@
 """Signed link tokens for one-click unsubscribe and "Not relevant" feedback (itsdangerous, salted per purpose).
 
-A token carries who and what it is for, signed with the key from matcher.secrets.signing_key. Tokens do not
+A token carries who and what it is for, signed with the key from matcher.deliver.secrets.signing_key. Tokens do not
 expire: an unsubscribe link in a months-old email must still work. A token made for one purpose never
 verifies for the other (each purpose has its own salt). The SME champions' link is the exception: it opens
 every SME's matches, so it is time-limited (itsdangerous timed signature plus the validity it was issued for).
@@ -16,8 +16,8 @@ from itsdangerous import BadData, SignatureExpired, TimestampSigner, URLSafeSeri
 from matcher.config import Config
 
 UNSUBSCRIBE_SALT = "matcher.unsubscribe.v1"
-FEEDBACK_SALT = "matcher.feedback.v1"
-CHAMPION_SALT = "matcher.champion.v1"
+FEEDBACK_SALT = "matcher.store.feedback.v1"
+CHAMPION_SALT = "matcher.web.champion.v1"
 VERDICTS = ("not-relevant", "relevant")
 CHAMPION_DEFAULT_DAYS = 30
 CHAMPION_MAX_DAYS = 366
@@ -66,7 +66,7 @@ class LinkSigner:
 
     @classmethod
     def from_config(cls, cfg: Config) -> "LinkSigner":
-        from matcher.secrets import signing_key
+        from matcher.deliver.secrets import signing_key
 
         return cls(signing_key(cfg), cfg.digest.public_base_url)
 

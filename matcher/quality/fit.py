@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from matcher.config import Config, MatchingConfig, WeightsConfig
-from matcher.eval_corpus import Qrels
+from matcher.quality.corpus import Qrels
 from matcher.match import ProfileVectors
 from matcher.match.rank import term_texts
 from matcher.match.score import COMPONENTS, components_for
@@ -69,7 +69,7 @@ def check_split_half(
     profile_vecs: Sequence[ProfileVectors], notice_vecs: np.ndarray, cfg: Config, repeats: int = 10, seed: int = 0,
 ) -> dict[str, float]:
     """Mean metrics on held-out halves of the judged profiles, each half ranked with weights fitted on the other."""
-    from matcher.evaluate import judged_profiles, matcher_run, score_run
+    from matcher.quality.evaluate import judged_profiles, matcher_run, score_run
 
     ids = judged_profiles(qrels)
     index = {p.id: i for i, p in enumerate(profiles)}

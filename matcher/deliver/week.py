@@ -1,0 +1,52 @@
+"""The week's digests: build this week's digests, then deliver the pending ones, and report every digest of the
+week by state. Safe to run again."""
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy.engine import Engine
+from sqlmodel import select
+
+from matcher import clock
+from matcher.config import Config
+from matcher.deliver.send import DeliveryResult, Transport, deliver_digests
+from matcher.digest.build import BuildResult, build_digests
+from matcher.store import session_scope
+from matcher.store.models import Digest
+
+
+@dataclass
+class DigestRow:
+    profile_id: str
+    items: int
+    state: str
+    last_error: str | None
+
+
+@dataclass
+class DigestJobReport:
+    week: str
+    build: BuildResult
+    delivery: DeliveryResult
+    states: Counter = field(default_factory=Counter)  # every digest of the week, by state, after this run
+    rows: list[DigestRow] = field(default_factory=list)
+
+    def __str__(self) -> str:
+        by_state = ", ".join(f"{n} {s}" for s, n in sorted(self.states.items())) or "no digests"
+        return f"{self.week}: {len(self.build.created)} new digest(s); {by_state}"
+
+
+def send_week(cfg: Config, engine: Engine, now: datetime, transport: Transport | None = None) -> DigestJobReport:
+    week = clock.week_of(now, cfg.digest.timezone)
+    with session_scope(engine) as session:
+        build = build_digests(session, cfg, now)
+    with session_scope(engine) as session:
+        delivery = deliver_digests(session, cfg, now, transport=transport, week=week)
+    report = DigestJobReport(week=week, build=build, delivery=delivery)
+    with session_scope(engine) as session:
+        for d in session.exec(select(Digest).where(Digest.week == week).order_by(Digest.profile_id)):
+            report.states[d.state] += 1
+            report.rows.append(DigestRow(d.profile_id, d.item_count, d.state, d.last_error))
+    return report

@@ -1,0 +1,232 @@
+"""A week's matching against the store: rank this week's candidate notices for every active SME and store the best
+as Match rows. The I/O shell around the pure matcher in match/; jobs/match.py schedules it.
+
+Loads from the store (load_week: profiles, candidates, what was sent, the SMEs' verdicts), embeds through the
+vector cache, ranks with the pure matcher (choose), writes. Re-running for the same week replaces that week's
+Match rows not yet attached to a digest. `matcher preview` (quality/preview.py) runs the same load_week and choose without writing.
+"""
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+import numpy as np
+from sqlalchemy import delete, or_
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, col, select
+
+from matcher import clock
+from matcher.config import Config, MatchingConfig
+from matcher.embed import Embedder, cached_embed, matching_vectors
+from matcher.store.feedback import verdicts_for
+from matcher.match import ProfileError, ProfileVectors, RankResult, ScoredNotice, Verdicts, rank, select as select_top
+from matcher.match.explain import explain
+from matcher.match.feedback import aligned, verdict_vectors
+from matcher.match.filters import ProfileFilter
+from matcher.match.texts import capability_phrases, evidence_candidates
+from matcher.store.models import Digest, Match, Notice
+from matcher.store.profiles import active_profiles, to_spec
+from matcher.schema import NoticeRecord, ProfileSpec
+from matcher.store import session_scope
+
+log = logging.getLogger(__name__)
+
+_BOOKKEEPING = {"id", "content_hash", "first_seen", "last_seen"}
+
+
+@dataclass
+class MatchReport:
+    week: str
+    profiles: int = 0
+    candidates: int = 0
+    embedded: int = 0  # distinct texts embedded by this run (the rest came from the cache)
+    written: int = 0
+    per_profile: dict[str, int] = field(default_factory=dict)
+    excluded: Counter = field(default_factory=Counter)  # why candidates were filtered out, summed over SMEs
+    errors: list[str] = field(default_factory=list)
+
+    def __str__(self) -> str:
+        return (f"{self.week}: {self.written} match(es) for {self.profiles} SME(s) from {self.candidates} candidate "
+                f"notice(s); {self.embedded} text(s) embedded" + (f"; {len(self.errors)} error(s)" if self.errors else ""))
+
+
+def notice_record(row: Notice) -> NoticeRecord:
+    return NoticeRecord.model_validate(row.model_dump(exclude=_BOOKKEEPING))
+
+
+def candidate_notices(session: Session, now: datetime, min_days: int) -> list[NoticeRecord]:
+    """Notices still open long enough (or with no closing date); the pure filters do the rest."""
+    cutoff = now + timedelta(days=min_days)
+    stmt = select(Notice).where(or_(col(Notice.closes_at).is_(None), col(Notice.closes_at) >= cutoff)).order_by(Notice.key)
+    return [notice_record(r) for r in session.exec(stmt)]
+
+
+def sent_before(session: Session, week: str, profile_ids: Sequence[str]) -> dict[str, set[str]]:
+    """Per SME, the notices already sent in a digest of an earlier week."""
+    stmt = (
+        select(Match.profile_id, Match.notice_key)
+        .join(Digest, col(Digest.id) == Match.digest_id)
+        .where(Digest.state == "sent", col(Digest.week) < week, col(Match.profile_id).in_(profile_ids))
+    )
+    out: dict[str, set[str]] = {}
+    for pid, key in session.exec(stmt):
+        out.setdefault(pid, set()).add(key)
+    return out
+
+
+def attached_this_week(session: Session, week: str, profile_ids: Sequence[str]) -> dict[str, set[str]]:
+    """Per SME, this week's matches already in a digest: kept as they are, never duplicated."""
+    stmt = select(Match.profile_id, Match.notice_key).where(
+        Match.week == week, col(Match.digest_id).is_not(None), col(Match.profile_id).in_(profile_ids))
+    out: dict[str, set[str]] = {}
+    for pid, key in session.exec(stmt):
+        out.setdefault(pid, set()).add(key)
+    return out
+
+
+def _load_profiles(session: Session, profile_ids: Sequence[str] | None, report: MatchReport) -> list[ProfileSpec]:
+    rows = active_profiles(session)
+    if profile_ids is not None:
+        wanted = set(profile_ids)
+        missing = wanted - {r.id for r in rows}
+        report.errors += [f"profile {pid}: not found, disabled or unsubscribed" for pid in sorted(missing)]
+        rows = [r for r in rows if r.id in wanted]
+    specs = []
+    for r in rows:
+        try:
+            ProfileFilter.of(spec := to_spec(r))
+            specs.append(spec)
+        except (ProfileError, ValueError) as e:
+            report.errors.append(str(e) if isinstance(e, ProfileError) else f"profile {r.id}: {e}")
+    return specs
+
+
+@dataclass
+class WeekInputs:
+    """What a week's matching reads from the store: read once, then ranked (by the job, or by `matcher preview`)."""
+
+    week: str
+    profiles: list[ProfileSpec]
+    notices: list[NoticeRecord]  # the candidates
+    skip: dict[str, set[str]]  # per SME: already sent, or already in this week's digest
+    judged: dict[str, list[tuple[NoticeRecord, str]]]  # per SME: its verdicts on earlier matches
+
+
+@dataclass
+class WeekVectors:
+    profiles: list[ProfileVectors]
+    notices: np.ndarray
+    verdicts: dict[str, Verdicts]
+
+
+def notices_by_key(session: Session, keys: Sequence[str]) -> dict[str, NoticeRecord]:
+    out: dict[str, NoticeRecord] = {}
+    wanted = sorted(set(keys))
+    for start in range(0, len(wanted), 500):
+        for row in session.exec(select(Notice).where(col(Notice.key).in_(wanted[start : start + 500]))):
+            out[row.key] = notice_record(row)
+    return out
+
+
+def judged_notices(session: Session, profile_ids: Sequence[str]) -> dict[str, list[tuple[NoticeRecord, str]]]:
+    """Per SME, its verdicts with the notices they are about (a verdict on a notice no longer stored is dropped)."""
+    verdicts = verdicts_for(session, profile_ids)
+    stored = notices_by_key(session, [k for pairs in verdicts.values() for k, _ in pairs])
+    return {pid: [(stored[k], v) for k, v in pairs if k in stored] for pid, pairs in verdicts.items()}
+
+
+def load_week(session: Session, cfg: Config, now: datetime, profile_ids: Sequence[str] | None,
+              report: MatchReport) -> WeekInputs:
+    """Profiles, candidate notices, what to skip and the SMEs' verdicts; reads only."""
+    profiles = _load_profiles(session, profile_ids, report)
+    ids = [p.id for p in profiles]
+    notices = candidate_notices(session, now, cfg.matching.min_days_to_close)
+    skip = sent_before(session, report.week, ids)
+    for pid, keys in attached_this_week(session, report.week, ids).items():
+        skip.setdefault(pid, set()).update(keys)
+    return WeekInputs(report.week, profiles, notices, skip, judged_notices(session, ids))
+
+
+def week_vectors(inputs: WeekInputs, encode: Callable[[list[str]], np.ndarray]) -> WeekVectors:
+    profile_vecs, notice_vecs = matching_vectors(encode, inputs.profiles, inputs.notices)
+    return WeekVectors(profile_vecs, notice_vecs, verdict_vectors(encode, inputs.judged))
+
+
+def choose(
+    inputs: WeekInputs, vectors: WeekVectors, mcfg: MatchingConfig, now: datetime,
+) -> tuple[RankResult, dict[str, list[ScoredNotice]]]:
+    """Rank with the SMEs' verdicts and pick each SME's week: the pure matcher, no store access."""
+    feedback = aligned([p.id for p in inputs.profiles], vectors.verdicts)
+    result = rank(inputs.profiles, inputs.notices, vectors.profiles, vectors.notices, mcfg, now,
+                  min_score=mcfg.threshold, feedback=feedback)
+    chosen = {r.profile.id: select_top(r, mcfg.threshold, mcfg.top_k, inputs.skip.get(r.profile.id, set()))
+              for r in result.rankings}
+    return result, chosen
+
+
+def match_week(
+    cfg: Config, engine: Engine, now: datetime, profile_ids: Sequence[str] | None = None, embedder: Embedder | None = None,
+) -> MatchReport:
+    """Rank and store this week's matches for every active SME (or only `profile_ids`), using their feedback."""
+    report = MatchReport(week=clock.week_of(now, cfg.digest.timezone))
+    embedder = embedder or Embedder(cfg.embedding)
+    with session_scope(engine) as s:
+        inputs = load_week(s, cfg, now, profile_ids, report)
+    ids = [p.id for p in inputs.profiles]
+    report.profiles, report.candidates = len(inputs.profiles), len(inputs.notices)
+
+    def encode(texts: list[str]) -> np.ndarray:
+        with session_scope(engine) as s:
+            vecs, new = cached_embed(s, embedder, texts)
+        report.embedded += new
+        return vecs
+
+    chosen: dict[str, list] = {p.id: [] for p in inputs.profiles}
+    rows: list[Match] = []
+    if inputs.profiles and inputs.notices:
+        vectors = week_vectors(inputs, encode)
+        result, picked = choose(inputs, vectors, cfg.matching, now)
+        for pv, ranking in zip(vectors.profiles, result.rankings):
+            report.excluded.update(ranking.excluded)
+            chosen[ranking.profile.id] = [(item, pv) for item in picked[ranking.profile.id]]
+        rows = _explained_rows(chosen, inputs.profiles, inputs.notices, vectors.notices, result, result.idf(), encode,
+                               cfg, report.week)
+    with session_scope(engine) as s:
+        if ids:
+            s.execute(delete(Match).where(Match.week == report.week, col(Match.digest_id).is_(None),
+                                          col(Match.profile_id).in_(ids)))
+        for row in rows:
+            s.add(row)
+    report.written = len(rows)
+    report.per_profile = {pid: len(items) for pid, items in chosen.items()}
+    log.info("%s", report)
+    return report
+
+
+def _explained_rows(chosen, profiles, notices, notice_vecs, result, idf, encode, cfg: Config, week: str) -> list[Match]:
+    """Match rows with explanations; the phrases and sentences they compare are embedded through the cache."""
+    mcfg = cfg.matching
+    by_id = {p.id: p for p in profiles}
+    used = sorted({item.index for items in chosen.values() for item, _ in items})
+    cands = {j: evidence_candidates(notices[j], mcfg.evidence_max_chars) for j in used}
+    phrases = {pid: capability_phrases(by_id[pid]) for pid, items in chosen.items() if items}
+    texts = [t for j in used for t in cands[j]] + [t for pid in phrases for t in phrases[pid]]
+    vecs = encode(texts) if texts else np.zeros((0, notice_vecs.shape[1]), dtype=np.float32)
+    at, cand_vecs, phrase_vecs = 0, {}, {}
+    for j in used:
+        cand_vecs[j], at = vecs[at : at + len(cands[j])], at + len(cands[j])
+    for pid in phrases:
+        phrase_vecs[pid], at = vecs[at : at + len(phrases[pid])], at + len(phrases[pid])
+    rows = []
+    for pid, items in chosen.items():
+        for rank_no, (item, pv) in enumerate(items, 1):
+            j = item.index
+            why = explain(by_id[pid], notices[j], item, mcfg, terms=result.notice_terms[j], idf=idf,
+                          notice_vec=notice_vecs[j], query_vec=pv.query, phrase_vecs=phrase_vecs.get(pid),
+                          candidate_vecs=cand_vecs[j])
+            rows.append(Match(profile_id=pid, notice_key=item.key, week=week, rank=rank_no, explanation=why,
+                              **item.components(), raw_score=item.raw_score, score=item.score))
+    return rows

@@ -1,0 +1,39 @@
+"""The steps in order: poll -> match -> digest (build, then deliver). Each step lives in its own package; this only
+runs them in sequence, for the weekly job, `matcher run --once` and the demo."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.engine import Engine
+
+from matcher.config import Config
+from matcher.deliver.week import send_week
+from matcher.ingest.poll import poll_sources
+from matcher.match_week import match_week
+
+
+@dataclass
+class PipelineReport:
+    poll: Any = None
+    match: Any = None
+    digest: Any = None
+    errors: list[str] = field(default_factory=list)
+
+
+def weekly(cfg: Config, engine: Engine, now: datetime) -> PipelineReport:
+    """Match this week's notices, then build and send the digests."""
+    report = PipelineReport()
+    report.match = match_week(cfg, engine, now)
+    report.digest = send_week(cfg, engine, now)
+    return report
+
+
+def run_once(cfg: Config, engine: Engine, now: datetime) -> PipelineReport:
+    """poll -> match -> digest, once. A failing source is reported, and the rest still runs."""
+    report = PipelineReport()
+    report.poll = poll_sources(cfg, engine, now)
+    week = weekly(cfg, engine, now)
+    report.match, report.digest = week.match, week.digest
+    return report
