@@ -34,7 +34,7 @@ from matcher.digest.build import build_digests  # noqa: E402
 from matcher.deliver.send import deliver_digests  # noqa: E402
 from matcher.store.models import Match, Notice, Profile  # noqa: E402
 from matcher.deliver.secrets import ensure_secret  # noqa: E402
-from matcher.store import init_db, make_engine, session_scope # noqa: E402
+from matcher.store import init_db, make_engine, session_scope  # noqa: E402
 
 NOW = datetime(2025, 1, 27, 8, 0, tzinfo=UTC)
 WORDS = ("cleaning waste parks software cloud catering legal training housing roads security data audit "

@@ -25,7 +25,7 @@ from matcher.config import EmbeddingConfig  # noqa: E402
 from matcher.embed import Embedder, cached_embed  # noqa: E402
 from matcher.quality.corpus import read_notices  # noqa: E402
 from matcher.match.texts import dense_text  # noqa: E402
-from matcher.store import init_db, make_engine, session_scope # noqa: E402
+from matcher.store import init_db, make_engine, session_scope  # noqa: E402
 
 
 def main() -> None:

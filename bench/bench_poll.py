@@ -35,7 +35,7 @@ from matcher.ingest.poll import PollReport, poll_source  # noqa: E402
 from matcher.store.models import Watermark  # noqa: E402
 from matcher.replay import recording_now, start_replay  # noqa: E402
 from matcher.sources.registry import POLL_ORDER, make_source  # noqa: E402
-from matcher.store import init_db, make_engine # noqa: E402
+from matcher.store import init_db, make_engine  # noqa: E402
 
 # (now, lookback_days) spans covering each source's recordings
 SPANS: dict[str, list[tuple[datetime, float]]] = {
