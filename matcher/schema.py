@@ -24,6 +24,31 @@ class Supplier(BaseModel):
     vcse: bool | None = None
 
 
+# What kind of notice a release is (NoticeRecord.notice_type). Find a Tender names it on documents[].noticeType
+# (Procurement Act 2023 codes UK1-UK17, mapped in matcher.sources.ocds); old-regime and other portals' releases are
+# classified by their release tag. A code we do not know is stored as "unknown", never dropped.
+NOTICE_TYPES = (
+    "pipeline", "preliminary_market_engagement", "planned_procurement", "tender", "transparency", "award",
+    "contract_details", "termination", "modification", "cancellation",
+    "dynamic_market", "contract_performance", "payments_compliance", "unknown",
+)
+# notices an SME can still act on: "open for bids" (tender) and "coming up" (the other three)
+MATCHABLE_NOTICE_TYPES = frozenset({"tender", "preliminary_market_engagement", "planned_procurement", "pipeline"})
+
+
+class Lot(BaseModel):
+    """One lot of a notice (tender.lots[]), as far as an SME deciding whether to bid needs it."""
+
+    id: str
+    title: str | None = None
+    description: str = ""
+    value: float | None = Field(None, description="in `currency`; placeholder values like 0.01 -> None")
+    currency: str | None = None
+    sme_suitable: bool | None = Field(None, description="tender.lots[].suitability.sme")
+    vcse_suitable: bool | None = Field(None, description="tender.lots[].suitability.vcse")
+    cpv: list[str] = Field(default_factory=list)
+
+
 class NoticeRecord(BaseModel):
     """One opportunity, normalised from any portal."""
 
@@ -50,10 +75,24 @@ class NoticeRecord(BaseModel):
     stage: str | None = Field(None, description="planning, tender, award, ... (from the release tag)")
     status: str | None = Field(None, description="active, complete, cancelled, withdrawn, closed, ...")
     procurement_method: str | None = None
+    notice_type: str | None = Field(None, description="a slug of NOTICE_TYPES")
+    notice_type_raw: str | None = Field(None, description="the portal's own code or label, e.g. 'UK4', 'tender'")
+    lots: list[Lot] = Field(default_factory=list)
+    engagement_deadline: datetime | None = Field(None, description="market engagement deadline where given")
+    reserved: str | None = Field(None, description="'sme', 'vcse', 'sme_vcse', ... where the notice reserves it")
+    is_framework: bool | None = Field(None, description="tender.techniques.hasFrameworkAgreement or equivalent")
+    value_gross: float | None = Field(None, description="amountGross where given (value_min/value_max are net)")
     sections: dict[str, str] = Field(default_factory=dict, description="further text by field, e.g. a brief's requirements")
     suppliers: list[Supplier] = Field(default_factory=list)
     links: list[PortalLink] = Field(default_factory=list)
     raw: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("notice_type")
+    @classmethod
+    def _known_type(cls, v: str | None) -> str | None:
+        if v is not None and v not in NOTICE_TYPES:
+            raise ValueError(f"notice_type {v!r} is not one of {', '.join(NOTICE_TYPES)}")
+        return v
 
     @field_validator("title")
     @classmethod

@@ -24,7 +24,8 @@ def _fields(rec: NoticeRecord) -> dict:
     data = rec.model_dump(mode="python")
     data["suppliers"] = [s.model_dump() for s in rec.suppliers]
     data["links"] = [link.model_dump() for link in rec.links]
-    for k in ("published_at", "closes_at", "updated_at"):
+    data["lots"] = [lot.model_dump() for lot in rec.lots]
+    for k in ("published_at", "closes_at", "updated_at", "engagement_deadline"):
         data[k] = as_utc(data[k])
     data["content_hash"] = rec.content_hash()
     return data

@@ -3,12 +3,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, time
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from pydantic import ValidationError
 
-from matcher.schema import NoticeRecord, PortalLink, Supplier
+from matcher.schema import Lot, NoticeRecord, PortalLink, Supplier
 from matcher.text import clean_text, one_line
 
 OCID_PREFIXES = {
@@ -33,6 +34,24 @@ STAGE_RANK = {
     "tenderCancellation": 5, "compiled": 1,
 }
 AWARDED_RANK = 2
+UK = ZoneInfo("Europe/London")
+
+# Procurement Act 2023 notice codes, as Find a Tender puts them on documents[].noticeType (sources.md 2.6, 2.7)
+UK_NOTICE_TYPES = {
+    "UK1": "pipeline", "UK2": "preliminary_market_engagement", "UK3": "planned_procurement", "UK4": "tender",
+    "UK5": "transparency", "UK6": "award", "UK7": "contract_details", "UK8": "payments_compliance",
+    "UK9": "contract_performance", "UK10": "modification", "UK11": "termination", "UK12": "cancellation",
+    "UK13": "dynamic_market", "UK14": "dynamic_market", "UK15": "modification", "UK16": "termination",
+}
+# Old-regime releases (and the other OCDS portals) by release tag; the first tag known wins (["award", "contract"]
+# is an award notice)
+TAG_NOTICE_TYPES = {
+    "planning": "planned_procurement", "planningUpdate": "planned_procurement",
+    "tender": "tender", "tenderUpdate": "tender", "tenderAmendment": "tender", "tenderCancellation": "cancellation",
+    "award": "award", "awardUpdate": "award", "awardCancellation": "cancellation",
+    "contract": "contract_details", "contractUpdate": "contract_details", "contractAmendment": "modification",
+    "contractTermination": "termination", "implementation": "contract_details", "implementationUpdate": "contract_details",
+}
 ENDED_STATUSES = frozenset({"cancelled", "withdrawn", "unsuccessful"})
 
 
@@ -71,6 +90,18 @@ def parse_dt(value: Any, where: str) -> datetime | None:
     return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
 
 
+def parse_deadline(value: Any, where: str) -> datetime | None:
+    """A closing date. A date without a time ("2026-06-08", seen on Find a Tender) closes at the end of that
+    day in UK time, so it is the same day in UTC and in the UK, and never earlier than the buyer said."""
+    if isinstance(value, str) and len(value.strip()) == 10:
+        try:
+            day = date.fromisoformat(value.strip())
+        except ValueError:
+            raise MalformedRecord(f"{where}: not an ISO 8601 date: {value!r}") from None
+        return datetime.combine(day, time(23, 59, 59), tzinfo=UK).astimezone(UTC)
+    return parse_dt(value, where)
+
+
 def cpv8(code: Any) -> str | None:
     digits = str(code or "").split("-")[0].strip()
     return digits[:8] if digits.isdigit() and len(digits) >= 8 else None
@@ -80,22 +111,41 @@ def _dicts(value: Any) -> list[dict]:
     return [v for v in value if isinstance(v, dict)] if isinstance(value, list) else []
 
 
-def _cpvs(tender: dict) -> list[str]:
+def _entries(value: Any) -> list[dict]:
+    """A list of objects as the standard has it, or as Find a Tender sometimes sends it: an object keyed by
+    position ({"1": {...}}), or a single object."""
+    if isinstance(value, dict):
+        members = list(value.values())
+        if members and all(isinstance(m, dict) for m in members):
+            return members
+        return [value] if value else []
+    return _dicts(value)
+
+
+def _classification_cpvs(holders: list[dict]) -> list[str]:
     found: list[Any] = []
-    cls = [tender.get("classification")] + _dicts(tender.get("additionalClassifications"))
-    for item in _dicts(tender.get("items")):
-        cls.append(item.get("classification"))
-        cls.extend(_dicts(item.get("additionalClassifications")))
-    for c in cls:
-        if isinstance(c, dict) and str(c.get("scheme", "CPV")).upper() in ("CPV", "CPVS", ""):
-            found.append(cpv8(c.get("id")))
+    for holder in holders:
+        for c in [holder.get("classification"), *_dicts(holder.get("additionalClassifications"))]:
+            if isinstance(c, dict) and str(c.get("scheme", "CPV")).upper() in ("CPV", "CPVS", ""):
+                found.append(cpv8(c.get("id")))
     return list(dict.fromkeys(c for c in found if c))
 
 
-def _amount(value: Any) -> tuple[float | None, str | None]:
+def _cpvs(release: dict, tender: dict) -> list[str]:
+    """tender.classification and tender.items[] (where Procurement Act releases put them), then the items of
+    awards and contracts (an award notice may name its CPV codes only there)."""
+    holders = [tender, *_dicts(tender.get("items"))]
+    for part in ("awards", "contracts"):
+        for entry in _dicts(release.get(part)):
+            holders.extend(_dicts(entry.get("items")))
+    return _classification_cpvs(holders)
+
+
+def _amount(value: Any, field: str = "amount") -> tuple[float | None, str | None]:
+    """(amount, currency); a missing, unreadable or placeholder amount (0.01, 1, 0) is None."""
     if not isinstance(value, dict):
         return None, None
-    amount = value.get("amount")
+    amount = value.get(field)
     if isinstance(amount, str):
         try:
             amount = float(amount.replace(",", ""))
@@ -106,29 +156,46 @@ def _amount(value: Any) -> tuple[float | None, str | None]:
     return float(amount), value.get("currency")
 
 
-def _values(release: dict, tender: dict) -> tuple[float | None, float | None, str | None]:
+def _lots_total(lots: list[dict], field: str, currency: str | None) -> tuple[float | None, str | None]:
+    """The sum of the lots' values in one currency (the tender's, else the first lot's): a lot valued in
+    another currency is not added to the others."""
+    values = [_amount(lot.get("value"), field) for lot in lots]
+    values = [(a, c) for a, c in values if a is not None]
+    if not values:
+        return None, None
+    cur = currency or values[0][1]
+    same = [a for a, c in values if c == cur or c is None]
+    return (sum(same), cur) if same else (None, None)
+
+
+def _values(release: dict, tender: dict) -> tuple[float | None, float | None, str | None, float | None]:
+    """(min, max, currency, gross max): the tender's value, else its lots' in one currency, else the largest
+    award or contract value. Net `amount` for min/max; `amountGross` (VAT included) beside it."""
     vmax, cur = _amount(tender.get("value"))
+    gross, _ = _amount(tender.get("value"), "amountGross")
     vmin, cur_min = _amount(tender.get("minValue"))
+    lots = _dicts(tender.get("lots"))
+    declared = tender.get("value", {}).get("currency") if isinstance(tender.get("value"), dict) else None
     if vmax is None:
-        lot_values = [_amount(lot.get("value")) for lot in _dicts(tender.get("lots"))]
-        amounts = [a for a, _ in lot_values if a is not None]
-        if amounts:
-            vmax, cur = sum(amounts), next(c for a, c in lot_values if a is not None)
-    if vmax is None:
-        award_values = [_amount(a.get("value")) for a in _dicts(release.get("awards"))]
-        amounts = [a for a, _ in award_values if a is not None]
-        if amounts:
-            vmax, cur = max(amounts), next(c for a, c in award_values if a is not None)
+        vmax, cur = _lots_total(lots, "amount", declared)
+    if gross is None:
+        gross, _ = _lots_total(lots, "amountGross", cur or declared)
+    for part in ("awards", "contracts"):
+        if vmax is None:
+            values = [_amount(a.get("value")) for a in _dicts(release.get(part))]
+            values = [(a, c) for a, c in values if a is not None]
+            if values:
+                vmax, cur = max(values, key=lambda v: v[0])
     if vmin is not None and vmax is not None and vmin > vmax:
         vmin, vmax = vmax, vmin
-    return vmin, vmax, cur or cur_min
+    return vmin, vmax, cur or cur_min or declared, gross
 
 
 def _regions(tender: dict) -> tuple[list[str], str | None]:
     regions: list[str] = []
     postcode = None
     for item in _dicts(tender.get("items")):
-        for addr in _dicts(item.get("deliveryAddresses")):
+        for addr in _entries(item.get("deliveryAddresses")):
             if addr.get("region"):
                 regions.append(one_line(addr["region"]))
             if addr.get("postalCode") and not postcode:
@@ -186,6 +253,96 @@ def _suitability(tender: dict) -> tuple[bool | None, bool | None]:
     return any_flag("sme"), any_flag("vcse")
 
 
+def _flag(block: Any, name: str) -> bool | None:
+    value = block.get(name) if isinstance(block, dict) else None
+    return value if isinstance(value, bool) else None
+
+
+def _lots(tender: dict) -> list[Lot]:
+    """tender.lots[] with their own value (in their own currency), suitability and CPV codes (from the items
+    whose relatedLot names them)."""
+    items = _dicts(tender.get("items"))
+    out = []
+    for lot in _dicts(tender.get("lots")):
+        if lot.get("id") in (None, ""):
+            continue
+        lot_id = str(lot["id"])
+        value, currency = _amount(lot.get("value"))
+        if currency is None and isinstance(lot.get("value"), dict):
+            currency = lot["value"].get("currency")
+        suitability = lot.get("suitability")
+        out.append(Lot(
+            id=lot_id,
+            title=one_line(lot.get("title")) or None,
+            description=clean_text(lot.get("description")),
+            value=value,
+            currency=currency if isinstance(currency, str) else None,
+            sme_suitable=_flag(suitability, "sme"),
+            vcse_suitable=_flag(suitability, "vcse"),
+            cpv=_classification_cpvs([i for i in items if str(i.get("relatedLot", "")) == lot_id]),
+        ))
+    return out
+
+
+def _notice_documents(release: dict, tender: dict) -> list[dict]:
+    docs = [*_dicts(tender.get("documents"))]
+    planning = release.get("planning")
+    if isinstance(planning, dict):
+        docs.extend(_dicts(planning.get("documents")))
+    for part in ("awards", "contracts"):
+        for entry in _dicts(release.get(part)):
+            docs.extend(_dicts(entry.get("documents")))
+    return docs
+
+
+def notice_type(release: dict, tender: dict, tags: list[str]) -> tuple[str | None, str | None]:
+    """(slug of schema.NOTICE_TYPES, the portal's own code). Find a Tender's documents[].noticeType (the
+    document that is this release's own notice first, i.e. whose id is the release id); failing that the
+    release tag; a code or tag nobody knows is "unknown", with the code kept."""
+    docs = [d for d in _notice_documents(release, tender) if isinstance(d.get("noticeType"), str) and d["noticeType"].strip()]
+    own = [d for d in docs if str(d.get("id", "")) == str(release.get("id", ""))]
+    for doc in own or docs:
+        code = doc["noticeType"].strip()
+        return UK_NOTICE_TYPES.get(code.upper(), "unknown"), code
+    names = [str(t) for t in tags if t not in (None, "")]
+    for tag in names:
+        if tag in TAG_NOTICE_TYPES:
+            return TAG_NOTICE_TYPES[tag], ",".join(names)
+    return ("unknown", ",".join(names)) if names else (None, None)
+
+
+def _engagement_deadline(release: dict) -> datetime | None:
+    """planning.milestones[type=engagement].dueDate (a preliminary market engagement notice's deadline)."""
+    planning = release.get("planning") if isinstance(release.get("planning"), dict) else {}
+    dates = [parse_deadline(m.get("dueDate"), "planning.milestones[].dueDate")
+             for m in _dicts(planning.get("milestones")) if m.get("type") == "engagement" and m.get("dueDate")]
+    return min((d for d in dates if d), default=None)
+
+
+_RESERVED = {"sme": "sme", "smes": "sme", "vcse": "vcse", "vcses": "vcse"}
+
+
+def _reserved(tender: dict) -> str | None:
+    """otherRequirements.reservedParticipation (tender or lots): "sme", "vcse", "sme_vcse", or the codes given."""
+    codes: list[str] = []
+    for holder in [tender, *_dicts(tender.get("lots"))]:
+        other = holder.get("otherRequirements")
+        given = other.get("reservedParticipation") if isinstance(other, dict) else None
+        for code in ([given] if isinstance(given, str) else given if isinstance(given, list) else []):
+            if isinstance(code, str) and code.strip():
+                codes.append(_RESERVED.get(code.strip().lower(), re.sub(r"(?<!^)(?=[A-Z])", "_", code.strip()).lower()))
+    codes = sorted(set(codes), key=lambda c: (c not in ("sme", "vcse"), c))
+    return "_".join(codes) if codes else None
+
+
+def _is_framework(tender: dict) -> bool | None:
+    techniques = tender.get("techniques")
+    flag = _flag(techniques, "hasFrameworkAgreement")
+    if flag is None and isinstance(techniques, dict) and isinstance(techniques.get("frameworkAgreement"), dict):
+        return True
+    return flag
+
+
 def _lot_text(tender: dict, description: str) -> str:
     parts = []
     for lot in _dicts(tender.get("lots")):
@@ -215,7 +372,8 @@ def release_to_notice(release: Any, source: str, url_for: Callable[[dict], str |
     tags = release.get("tag") or []
     if isinstance(tags, str):
         tags = [tags]
-    vmin, vmax, currency = _values(release, tender)
+    vmin, vmax, currency, gross = _values(release, tender)
+    kind, kind_raw = notice_type(release, tender, tags if isinstance(tags, list) else [])
     regions, postcode = _regions(tender)
     sme, vcse = _suitability(tender)
     period = tender.get("tenderPeriod") if isinstance(tender.get("tenderPeriod"), dict) else {}
@@ -237,14 +395,14 @@ def release_to_notice(release: Any, source: str, url_for: Callable[[dict], str |
             title=title,
             description=description,
             buyer=_buyer(release),
-            cpv=_cpvs(tender),
+            cpv=_cpvs(release, tender),
             regions=regions,
             postcode=postcode,
             value_min=vmin,
             value_max=vmax,
             currency=currency,
             published_at=published or updated,
-            closes_at=parse_dt(period.get("endDate"), "tender.tenderPeriod.endDate"),
+            closes_at=parse_deadline(period.get("endDate"), "tender.tenderPeriod.endDate"),
             updated_at=updated,
             url=_notice_url(release, tender) or (url_for(release) if url_for else None),
             sme_suitable=sme,
@@ -252,6 +410,13 @@ def release_to_notice(release: Any, source: str, url_for: Callable[[dict], str |
             stage=latest_stage(tags if isinstance(tags, list) else []),
             status=str(tender.get("status")) if tender.get("status") else None,
             procurement_method=one_line(tender.get("procurementMethodDetails") or tender.get("procurementMethod")) or None,
+            notice_type=kind,
+            notice_type_raw=kind_raw,
+            lots=_lots(tender),
+            engagement_deadline=_engagement_deadline(release),
+            reserved=_reserved(tender),
+            is_framework=_is_framework(tender),
+            value_gross=gross,
             sections={"lots": lots} if lots else {},
             suppliers=_suppliers(release),
             links=links,

@@ -39,6 +39,13 @@ class Notice(SQLModel, table=True):
     stage: str | None = Field(default=None, max_length=40)
     status: str | None = Field(default=None, max_length=40)
     procurement_method: str | None = Field(default=None, sa_column=Column(Text))
+    notice_type: str | None = Field(default=None, index=True, max_length=40)
+    notice_type_raw: str | None = Field(default=None, max_length=80)
+    lots: list[dict] = _json()
+    engagement_deadline: datetime | None = None
+    reserved: str | None = Field(default=None, max_length=80)
+    is_framework: bool | None = None
+    value_gross: float | None = None
     sections: dict[str, str] = _json(default_factory=dict)
     suppliers: list[dict] = _json()
     links: list[dict] = _json()
