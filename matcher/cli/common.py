@@ -24,10 +24,16 @@ def load(path: Path) -> Config:
 
 
 def engine_for(cfg: Config):
-    from matcher.store import init_db, make_engine
+    """The store's engine: an empty store is created; one whose schema is not this release's stops the command
+    with what to do (`matcher db upgrade`), never a traceback."""
+    from matcher.store import make_engine
+    from matcher.store.migrate import SchemaError, ensure_current
 
     engine = make_engine(cfg.database_url())
-    init_db(engine)
+    try:
+        ensure_current(engine)
+    except SchemaError as e:
+        fail(f"{cfg.database_url()}: {e}")
     return engine
 
 

@@ -170,11 +170,13 @@ def notices_list(
 
 
 def init(config: Path = ConfigOption) -> None:
-    """Create the store (and the link-signing secret if none is configured). Safe to run twice."""
+    """Create the store or upgrade it to this release's schema (and the link-signing secret if none is
+    configured). Safe to run twice."""
+    from matcher.cli.db_cmd import upgrade_store
     from matcher.deliver.secrets import ensure_secret
 
     cfg = load(config)
-    engine_for(cfg)
+    upgrade_store(cfg)
     where = ensure_secret(cfg)
     console.print(f"store ready: {cfg.database_url()}\nlink-signing key: {where}", highlight=False)
 

@@ -8,9 +8,7 @@ from pathlib import Path
 
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
-from sqlmodel import Session, SQLModel, create_engine
-
-import matcher.store.models as tables
+from sqlmodel import Session, create_engine
 
 
 def make_engine(url: str) -> Engine:
@@ -32,9 +30,11 @@ def make_engine(url: str) -> Engine:
 
 
 def init_db(engine: Engine) -> None:
-    """Create every table that is missing. Safe to run any number of times."""
-    assert tables.Notice  # the import registered the tables
-    SQLModel.metadata.create_all(engine)
+    """Create the store, or upgrade it to this release's schema (matcher.store.migrate). Safe to run any
+    number of times."""
+    from matcher.store.migrate import upgrade
+
+    upgrade(engine)
 
 
 @contextmanager
