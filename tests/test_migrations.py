@@ -31,16 +31,24 @@ def _old_store(tmp_path: Path) -> Path:
     return path
 
 
-def _rows(path: Path) -> dict[str, list[tuple]]:
-    """Every row of every 0.1.0 table, in its 0.1.0 columns, sorted."""
+def _rows(path: Path, columns: dict[str, list[str]] | None = None) -> dict[str, list[tuple]]:
+    """Every row of every 0.1.0 table in the given columns (default: all of the table's), sorted."""
     conn = sqlite3.connect(path)
     try:
         out = {}
         for table in sorted(BASELINE_TABLES):
-            cols = [r[1] for r in conn.execute(f'PRAGMA table_info("{table}")')]
-            out[table] = sorted(conn.execute(f'SELECT {", ".join(f"{chr(34)}{c}{chr(34)}" for c in cols)} FROM "{table}"'),
-                                key=repr)
+            cols = (columns or {}).get(table) or [r[1] for r in conn.execute(f'PRAGMA table_info("{table}")')]
+            quoted = ", ".join(f'"{c}"' for c in cols)
+            out[table] = sorted(conn.execute(f'SELECT {quoted} FROM "{table}"'), key=repr)
         return out
+    finally:
+        conn.close()
+
+
+def _columns(path: Path) -> dict[str, list[str]]:
+    conn = sqlite3.connect(path)
+    try:
+        return {t: [r[1] for r in conn.execute(f'PRAGMA table_info("{t}")')] for t in BASELINE_TABLES}
     finally:
         conn.close()
 
@@ -64,6 +72,7 @@ def test_the_fixture_is_a_0_1_0_store():
 
 def test_db_upgrade_keeps_every_row_of_a_0_1_0_store(tmp_path):
     path = _old_store(tmp_path)
+    columns = _columns(path)
     before = _rows(path)
     assert all(before[t] for t in BASELINE_TABLES), {t: len(r) for t, r in before.items()}
     assert current_revision(make_engine(f"sqlite:///{path}")) is None
@@ -73,15 +82,19 @@ def test_db_upgrade_keeps_every_row_of_a_0_1_0_store(tmp_path):
     assert done.returncode == 0, done.stderr
     assert f"to {head_revision()}" in done.stdout
     assert current_revision(make_engine(f"sqlite:///{path}")) == head_revision()
-    assert _rows(path) == before
+    assert _rows(path, columns) == before
     # and the upgraded store works: the commands read it
     listed = _matcher(tmp_path, "profiles", "list", "--json")
     assert listed.returncode == 0, listed.stderr
     assert len(listed.stdout.splitlines()) == len(before["profile"])
+    notices = _matcher(tmp_path, "notices", "list", "--json")  # rows from 0.1.0 read through today's model
+    assert notices.returncode == 0, notices.stderr
+    assert len(notices.stdout.splitlines()) == len(before["notice"])
 
 
 def test_init_upgrades_an_old_store_too_and_a_second_run_changes_nothing(tmp_path):
     path = _old_store(tmp_path)
+    columns = _columns(path)
     before = _rows(path)
     _config(tmp_path, f"sqlite:///{path}")
     first = _matcher(tmp_path, "init")
@@ -90,7 +103,7 @@ def test_init_upgrades_an_old_store_too_and_a_second_run_changes_nothing(tmp_pat
     second = _matcher(tmp_path, "init")
     assert second.returncode == 0, second.stderr
     assert f"at revision {head_revision()}" in second.stdout
-    assert _rows(path) == before
+    assert _rows(path, columns) == before
 
 
 def test_a_command_on_an_old_store_says_to_run_db_upgrade_without_a_traceback(tmp_path):
