@@ -1,6 +1,7 @@
 """The weekly digest job: build this week's digests, then deliver the pending ones. Safe to run again."""
 from __future__ import annotations
 
+import threading
 from datetime import datetime
 
 from sqlalchemy.engine import Engine
@@ -10,5 +11,6 @@ from matcher.deliver.send import Transport
 from matcher.deliver.week import DigestJobReport, send_week
 
 
-def digest_job(cfg: Config, engine: Engine, now: datetime, transport: Transport | None = None) -> DigestJobReport:
-    return send_week(cfg, engine, now, transport=transport)
+def digest_job(cfg: Config, engine: Engine, now: datetime, transport: Transport | None = None,
+               stop: threading.Event | None = None) -> DigestJobReport:
+    return send_week(cfg, engine, now, transport=transport, stop=stop)

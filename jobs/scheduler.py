@@ -1,4 +1,4 @@
-"""APScheduler set-up: the poll interval and the weekly digest from config; clean stop on SIGTERM or Ctrl-C."""
+"""APScheduler set-up: the poll interval, the weekly digest and the retry of undelivered digests from config; clean stop on SIGTERM or Ctrl-C."""
 from __future__ import annotations
 
 import logging
@@ -21,6 +21,7 @@ log = logging.getLogger(__name__)
 def build_scheduler(cfg: Config, engine: Engine, clock: Callable[[], datetime] = utc_now) -> BackgroundScheduler:
     from jobs.pipeline import weekly_job
     from jobs.poll import poll_job
+    from matcher.deliver.week import retry_undelivered
 
     tz = cfg.digest.timezone
     scheduler = BackgroundScheduler(
@@ -43,6 +44,12 @@ def build_scheduler(cfg: Config, engine: Engine, clock: Callable[[], datetime] =
         lambda: weekly_job(cfg, engine, clock()),
         CronTrigger(day_of_week=cfg.digest.weekday, hour=t.hour, minute=t.minute, second=t.second, timezone=tz),
         id="weekly-digest", name="match and send the weekly digests",
+    )
+    # a digest that failed, or that a killed sender left 'sending' past its lease, is retried within the week
+    scheduler.add_job(
+        lambda: retry_undelivered(cfg, engine, clock()),
+        IntervalTrigger(minutes=cfg.scheduler.poll_every_minutes, timezone=tz),
+        id="retry-delivery", name="send this week's undelivered digests",
     )
     return scheduler
 

@@ -160,7 +160,17 @@ class DeliveryConfig(_Section):
     ssl: bool = False
     username: str | None = None
     password_env: str | None = Field(None, description="name of the environment variable holding the SMTP password")
-    timeout_seconds: float = Field(30, gt=0)
+    timeout_seconds: float = Field(30, gt=0, description="wait for the answer to each SMTP command (MAIL, RCPT, DATA)")
+    connect_timeout_seconds: float = Field(10, gt=0, description="wait for the TCP connection to the relay")
+    greeting_timeout_seconds: float = Field(30, gt=0, description="wait for the relay's greeting (and EHLO, STARTTLS, AUTH)")
+    data_timeout_seconds: float = Field(120, gt=0, description="wait for the answer after the message text; past it the outcome is unknown")
+    connections: int = Field(4, ge=1, le=32, description="SMTP connections used at once")
+    messages_per_connection: int = Field(100, ge=1, le=100000, description="messages sent on one connection before it is closed and a new one opened")
+    max_per_second: float = Field(0, ge=0, description="at most this many messages a second over all connections (0: no limit)")
+    breaker_failures: int = Field(5, ge=1, le=1000, description="relay failures in a row (no connection or greeting, timeouts, drops, 421) that stop the run early")
+    lease_seconds: float = Field(900, ge=1, le=7 * 86400, description="a digest claimed by a sender that has not finished within this is claimed again by the next run")
+    max_hard_bounces: int = Field(3, ge=1, le=100, description="permanent 5xx answers in a row after which the SME is paused")
+    helo_hostname: str | None = Field(None, description="the name given in EHLO (default: this machine's FQDN)")
 
     @model_validator(mode="after")
     def _tls_modes(self) -> "DeliveryConfig":

@@ -14,7 +14,8 @@ from matcher.store import session_scope
 
 def _smtp_config(tmp_path, port: int, **digest):
     return make_config(tmp_path, delivery={"mode": "smtp", "smtp_host": "127.0.0.1", "smtp_port": port,
-                                           "timeout_seconds": 5}, digest=digest)
+                                           "timeout_seconds": 5},
+                       digest={"from_address": "Matcher <alerts@matcher.example.org>", **digest})
 
 
 def _seed(engine, pids=("acme", "bolt")) -> None:
@@ -90,18 +91,24 @@ def test_a_down_server_fails_each_run_until_max_attempts_then_the_digest_is_dead
     d = _states(engine)["acme"]
     assert first.delivery.outcomes == {"failed": 1} and second.delivery.outcomes == {"dead": 1}
     assert third.delivery.outcomes == {}
-    assert d.state == "dead" and d.attempts == 2 and "SMTPConnect" in d.last_error
+    assert d.state == "dead" and d.attempts == 2 and "cannot connect" in d.last_error
 
 
-def test_a_permanent_550_is_not_retried_within_the_run(tmp_path):
+def test_a_permanent_550_is_not_retried_and_bounces_the_address_at_once(tmp_path):
     with smtp_server() as (server, port):
         cfg = _smtp_config(tmp_path, port)
         engine = store_for(cfg)
         _seed(engine, ["acme"])
         server.fail_with = "550 5.7.1 Rejected"
-        digest_job(cfg, engine, NOW, transport=_fast(cfg, tries=3))
+        report = digest_job(cfg, engine, NOW, transport=_fast(cfg, tries=3))
+        again = digest_job(cfg, engine, NOW + timedelta(hours=1), transport=_fast(cfg, tries=3))
     assert server.data_commands == 1
-    assert _states(engine)["acme"].state == "failed"
+    assert report.delivery.outcomes == {"bounced": 1} and again.delivery.outcomes == {}
+    d = _states(engine)["acme"]
+    assert d.state == "bounced" and "550 5.7.1 Rejected" in d.last_error
+    with session_scope(engine) as s:
+        p = s.get(Profile, "acme")
+        assert p.bounces == 1 and p.bouncing_since is not None and "550" in p.last_bounce and p.paused_at is None
 
 
 def test_an_sme_who_unsubscribes_after_the_build_is_skipped_not_sent(tmp_path):

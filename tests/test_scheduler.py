@@ -30,12 +30,13 @@ def test_jobs_use_configured_triggers_and_never_overlap(tmp_path):
     scheduler.start(paused=True)
     try:
         jobs = {j.id: j for j in scheduler.get_jobs()}
-        assert set(jobs) == {"poll", "weekly-digest"}
+        assert set(jobs) == {"poll", "weekly-digest", "retry-delivery"}
         for job in jobs.values():
             assert job.misfire_grace_time == 900
             assert job.coalesce is True
             assert job.max_instances == 1
         assert jobs["poll"].trigger.interval.total_seconds() == 30 * 60
+        assert jobs["retry-delivery"].trigger.interval.total_seconds() == 30 * 60
         weekly = jobs["weekly-digest"].trigger
         assert isinstance(weekly, CronTrigger)
         fields = {f.name: str(f) for f in weekly.fields}

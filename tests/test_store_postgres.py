@@ -10,7 +10,7 @@ from matcher.config import DatabaseConfig
 from matcher.store.models import Digest, Notice
 from matcher.schema import NoticeRecord
 from matcher.store import init_db, make_engine, session_scope
-from matcher.store.claims import claim_digest, finish_digest
+from matcher.store.claims import claim_batch, mark_sent
 from matcher.ingest.notices import quarantine, upsert_notice
 from pgserver import fresh_schema_url, postgres_url
 
@@ -70,15 +70,30 @@ def test_digest_claim_is_exclusive_on_postgres(pg_engine):
     with session_scope(pg_engine) as s:
         d = Digest(profile_id="p1", week="2025-W04")
         s.add(d)
-    stale = datetime.now(UTC) - timedelta(hours=1)
+    lease = timedelta(minutes=5)
     with Session(pg_engine) as a, Session(pg_engine) as b:
-        assert claim_digest(a, d.id, stale) is True
-        assert claim_digest(b, d.id, stale) is False
-        finish_digest(a, d.id, ok=True)
+        assert claim_batch(a, "2025-W04", 10, "run-a", lease) == ([d.id], 0)
+        assert claim_batch(b, "2025-W04", 10, "run-b", lease) == ([], 0)
+        assert mark_sent(b, d.id, "run-b", "p1") is False  # not b's claim
+        assert mark_sent(a, d.id, "run-a", "p1") is True
+        a.commit()
     with Session(pg_engine) as s:
         row = s.get(Digest, d.id)
         assert row.state == "sent" and row.attempts == 1 and row.sent_at is not None
-        assert claim_digest(s, d.id, stale) is False
+        assert claim_batch(s, "2025-W04", 10, "run-c", lease) == ([], 0)
+
+
+def test_senders_claiming_at_once_on_postgres_skip_each_others_locked_rows(pg_engine):
+    with session_scope(pg_engine) as s:
+        s.add_all([Digest(profile_id=f"p{i}", week="2025-W04") for i in range(30)])
+    lease = timedelta(minutes=5)
+    with Session(pg_engine) as a, Session(pg_engine) as b:
+        from sqlalchemy import text
+        a.execute(text("SELECT id FROM digest ORDER BY id LIMIT 5 FOR UPDATE"))  # a sender mid-claim holds 5 rows
+        got_b, _ = claim_batch(b, "2025-W04", 10, "run-b", lease)  # does not wait for them: takes the next 10
+        a.rollback()
+        got_a, _ = claim_batch(a, "2025-W04", 100, "run-a", lease)
+    assert len(got_b) == 10 and len(got_a) == 20 and not set(got_a) & set(got_b)
 
 
 def test_same_quarantined_payload_is_kept_once_on_postgres(pg_engine):

@@ -1,13 +1,15 @@
 """Digest commands: `matcher digest send`, `matcher digest preview`, and `matcher serve` (the link endpoint)."""
 from __future__ import annotations
 
+import signal
+import threading
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import typer
 from rich.table import Table
 
-from matcher.cli.common import ConfigOption, NowOption, console, engine_for, fail, load, parse_now_option
+from matcher.cli.common import ConfigOption, NowOption, console, engine_for, err_console, fail, load, parse_now_option
 
 digest_app = typer.Typer(help="Build, preview and send the weekly digests.", no_args_is_help=True)
 
@@ -21,16 +23,26 @@ def send(now: str = NowOption, config: Path = ConfigOption) -> None:
 
     cfg = load(config)
     when = parse_now_option(now)
+    stop = threading.Event()
+
+    def _stop(signum: int, _frame: object) -> None:  # finish the messages in flight, give the rest back
+        err_console.print(f"received {signal.Signals(signum).name}: stopping after the messages in flight",
+                          highlight=False)
+        stop.set()
+
+    previous = signal.signal(signal.SIGTERM, _stop)
     try:
-        report = digest_job(cfg, engine_for(cfg), when)
+        report = digest_job(cfg, engine_for(cfg), when, stop=stop)
     except (ConfigError, TemplatesMissing) as e:
         fail(str(e), 2)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     table = Table("profile", "items", "state", "last error", title=f"Digests for {report.week}")
     for row in report.rows:
         table.add_row(row.profile_id, str(row.items), row.state, (row.last_error or "")[:80])
     console.print(table)
     console.print(str(report), highlight=False)
-    if report.delivery.errors:
+    if report.delivery.errors or report.delivery.stopped:
         raise typer.Exit(1)
 
 

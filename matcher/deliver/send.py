@@ -1,44 +1,51 @@
-"""Sending digests: one interface, two transports (outbox .eml files, or SMTP through aiosmtplib).
+"""Sending digests: claim them as leases, compose, hand them to a transport (outbox .eml files, or SMTP), record
+each outcome. The delivery guarantee (README, "Delivery guarantee") is kept here and in matcher.store.claims:
 
-The send protocol (GOV.UK Notify style): a digest is sent only after a conditional UPDATE claims it
-(matcher.store.claims.claim_digest: created/failed -> sending); success -> 'sent'; failure -> 'failed' with last_error, tried
-again on the next run until digest.max_attempts, then 'dead'. A digest whose SME unsubscribed (or was
-disabled) after it was built is 'skipped'. Sending is at most once per (SME, week): a 'sent' digest is never
-claimed again.
+- a digest is sent only by the holder of its claim (a lease with a token, matcher.store.claims); a digest left
+  in 'sending' by a killed worker is claimed again by the next run once its lease runs out;
+- just before the message text goes out, the claim is checked and the handover is recorded (committed); a
+  worker that dies after that point leaves an *unknown* outcome, which the next claim counts and logs, and the
+  resend keeps the digest's Message-ID (made once, when the digest was built);
+- a timeout or dropped connection after the text went out is also unknown (counted, resent next run); a 4xx
+  or a failure before it is a plain failure (tried again); a permanent 5xx bounces the address at once;
+- consecutive relay failures trip a circuit breaker (matcher.deliver.smtp): the run stops early, says why, and
+  the digests not tried go back to 'created'.
 """
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import hashlib
 import logging
 import os
+import queue
 import re
+import socket
 import tempfile
+import threading
+import uuid
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from email.message import EmailMessage
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
-import aiosmtplib
 from jinja2 import Environment
-from sqlalchemy import update
-from sqlmodel import Session, col, select
-from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential
+from sqlalchemy.engine import Engine
+from sqlmodel import Session
 
 from matcher import clock
 from matcher.config import Config, DeliveryConfig
-from matcher.digest.build import PENDING_STATES, compose
-from matcher.store.claims import claim_digest, finish_digest
-from matcher.store.models import Digest, Profile
-from matcher.digest.render import template_env, to_bytes
+from matcher.deliver.smtp import Job, Outcome, SmtpEngine, SmtpSettings
 from matcher.deliver.tokens import LinkSigner
+from matcher.digest.build import compose
+from matcher.digest.render import template_env, to_bytes
+from matcher.store import claims
+from matcher.store.models import Digest, Profile
 
 log = logging.getLogger(__name__)
-
-# a claim older than this is taken to be from a worker that died mid-send (matcher.store.claims.claim_digest)
-STALE_CLAIM = timedelta(minutes=30)
 
 
 class Transport(Protocol):
@@ -84,55 +91,70 @@ class OutboxTransport:
         return str(target)
 
 
-def _transient(exc: BaseException) -> bool:
-    """Worth another try within this run: a 4xx answer, or the connection failing."""
-    if isinstance(exc, aiosmtplib.SMTPRecipientsRefused):
-        return bool(exc.recipients) and all(400 <= r.code < 500 for r in exc.recipients)
-    if isinstance(exc, aiosmtplib.SMTPResponseException):
-        return 400 <= exc.code < 500
-    return isinstance(exc, (OSError, asyncio.TimeoutError))
-
-
 class SmtpTransport:
-    """aiosmtplib.send with the configured host, port, TLS mode and login; a short retry on transient errors."""
+    """SMTP through aiosmtplib (matcher.deliver.smtp): the configured relay, connections, timeouts and breaker.
+
+    `tries` and `wait_seconds` bound the in-run retry of one message after a 4xx or a relay failure that came
+    before the message text went out."""
 
     name = "smtp"
 
-    def __init__(self, delivery: DeliveryConfig, tries: int = 3, wait_seconds: float = 0.5) -> None:
+    def __init__(self, delivery: DeliveryConfig, tries: int = 2, wait_seconds: float = 0.5) -> None:
         self.cfg = delivery
         self.password = delivery.password()  # fails now, naming the variable, rather than mid-run
-        self.tries = tries
-        self.wait_seconds = wait_seconds
+        self.settings = SmtpSettings(
+            host=delivery.smtp_host, port=delivery.smtp_port, ssl=delivery.ssl, starttls=delivery.starttls,
+            username=delivery.username, password=self.password,
+            connect_timeout=delivery.connect_timeout_seconds, greeting_timeout=delivery.greeting_timeout_seconds,
+            command_timeout=delivery.timeout_seconds, data_timeout=delivery.data_timeout_seconds,
+            connections=delivery.connections, messages_per_connection=delivery.messages_per_connection,
+            max_per_second=delivery.max_per_second, breaker_failures=delivery.breaker_failures,
+            tries=tries, retry_wait=wait_seconds, local_hostname=delivery.helo_hostname or _fqdn(),
+        )
+
+    @property
+    def where(self) -> str:
+        return self.settings.where
 
     def send(self, message: EmailMessage, digest: Digest) -> str:
-        retrying = Retrying(
-            stop=stop_after_attempt(self.tries),
-            wait=wait_exponential(multiplier=self.wait_seconds, max=10),
-            retry=retry_if_exception(_transient),
-            reraise=True,
-        )
-        where = f"{self.cfg.smtp_host}:{self.cfg.smtp_port}"
-        try:
-            for attempt in retrying:
-                with attempt:
-                    asyncio.run(self._send(message))
-        except Exception as e:
-            raise DeliveryError(f"SMTP {where}: {type(e).__name__}: {e}") from e
-        return f"smtp {where}"
+        """One message on its own connection (outside a delivery run, e.g. a test message)."""
+        job = Job(digest_id=digest.id or 0, profile_id=digest.profile_id, sender=_sender(message),
+                  recipients=_recipients(message), data=to_bytes(message))
+        outcome: dict[str, Any] = {}
 
-    async def _send(self, message: EmailMessage) -> None:
-        await aiosmtplib.send(
-            to_bytes(message),
-            sender=message["From"].addresses[0].addr_spec,
-            recipients=[a.addr_spec for a in message["To"].addresses],
-            hostname=self.cfg.smtp_host,
-            port=self.cfg.smtp_port,
-            username=self.cfg.username,
-            password=self.password,
-            use_tls=self.cfg.ssl,
-            start_tls=self.cfg.starttls,
-            timeout=self.cfg.timeout_seconds,
-        )
+        async def ok(_: Job) -> bool:
+            return True
+
+        async def finished(_: Job, what: Outcome, error: str | None) -> None:
+            outcome.update(what=what, error=error)
+
+        once = iter([[job]])
+
+        async def claim(_: int) -> list[Job]:
+            return next(once, [])
+
+        settings = SmtpSettings(**{**self.settings.__dict__, "connections": 1})
+        SmtpEngine(settings).run(claim, ok, finished)
+        if outcome.get("what") != "sent":
+            raise DeliveryError(outcome.get("error") or f"SMTP {self.where}: not sent")
+        return f"smtp {self.where}"
+
+
+_FQDN: list[str] = []
+
+
+def _fqdn() -> str:
+    if not _FQDN:
+        _FQDN.append(socket.getfqdn() or "localhost")
+    return _FQDN[0]
+
+
+def _sender(message: EmailMessage) -> str:
+    return message["From"].addresses[0].addr_spec
+
+
+def _recipients(message: EmailMessage) -> list[str]:
+    return [a.addr_spec for a in message["To"].addresses]
 
 
 class DeliveryError(RuntimeError):
@@ -148,66 +170,248 @@ def transport_for(cfg: Config) -> Transport:
 @dataclass
 class DeliveryResult:
     week: str
-    outcomes: Counter = field(default_factory=Counter)  # sent, failed, dead, skipped, claimed-elsewhere
+    outcomes: Counter = field(default_factory=Counter)  # sent, failed, dead, bounced, unknown, skipped, released
     errors: list[tuple[str, str]] = field(default_factory=list)  # (profile_id, error)
-    sent_to: list[str] = field(default_factory=list)  # where each sent message went
+    sent_to: list[str] = field(default_factory=list)  # where each sent message went (outbox paths; SMTP: relay)
+    stopped: str | None = None  # why the run stopped early (circuit breaker, stop asked for)
+    unknown: int = 0  # outcomes that were unknown: this run's, and those found on claiming after a killed run
+    in_flight: int = 0  # digests of the week still claimed by another sender (or a killed one, until its lease ends)
+
+    def summary(self) -> str:
+        parts = [f"{n} {what}" for what, n in sorted(self.outcomes.items())]
+        if self.unknown:
+            parts.append(f"{self.unknown} with an unknown outcome (resent with the same Message-ID; may be duplicates)")
+        if self.in_flight:
+            parts.append(f"{self.in_flight} claimed by another sender (taken over once its lease runs out)")
+        text = "delivery: " + (", ".join(parts) or "nothing to send")
+        return text + (f"\nstopped early: {self.stopped}" if self.stopped else "")
 
 
-def _skip(session: Session, digest: Digest, why: str) -> None:
-    session.execute(
-        update(Digest)
-        .where(Digest.id == digest.id, col(Digest.state).in_(PENDING_STATES))
-        .values(state="skipped", last_error=why)
-    )
+@dataclass
+class _Claimed:
+    digest: Digest
+    profile: Profile
+    message: EmailMessage
+
+
+def _compose_claimed(session: Session, cfg: Config, now: datetime, env: Environment, signer: LinkSigner,
+                     ids: list[int], token: str, result: DeliveryResult) -> list[_Claimed]:
+    """Load and compose what was claimed; a digest whose SME left (or is paused) is 'skipped', saying why."""
+    out = []
+    for digest_id in ids:
+        digest = session.get(Digest, digest_id)
+        if digest is None:
+            continue
+        profile = session.get(Profile, digest.profile_id)
+        why = None
+        if profile is None:
+            why = "profile removed"
+        elif not profile.enabled:
+            why = "profile disabled"
+        elif profile.unsubscribed_at is not None:
+            why = "profile unsubscribed"
+        elif profile.paused_at is not None:
+            why = f"profile paused ({profile.paused_reason})"
+        if why:
+            claims.skip(session, digest_id, token, f"{why} before the digest was sent")
+            result.outcomes["skipped"] += 1
+            continue
+        try:
+            message = compose(session, cfg, digest, profile, now, env, signer)
+        except Exception as e:  # noqa: BLE001 - one digest that cannot be composed must not stop the others
+            error = f"could not compose: {type(e).__name__}: {e}"
+            log.warning("digest %s for %s: %s", digest_id, digest.profile_id, error)
+            claims.mark_failed(session, digest_id, token, error, cfg.digest.max_attempts)
+            result.outcomes["failed"] += 1
+            result.errors.append((digest.profile_id, error))
+            continue
+        out.append(_Claimed(digest, profile, message))
     session.commit()
-
-
-def pending_digests(session: Session, week: str) -> list[Digest]:
-    stale_before = clock.utc_now() - STALE_CLAIM
-    stmt = (
-        select(Digest)
-        .where(Digest.week == week)
-        .where(col(Digest.state).in_(PENDING_STATES) | ((Digest.state == "sending") & (col(Digest.claimed_at) < stale_before)))
-        .order_by(Digest.profile_id)
-    )
-    return list(session.exec(stmt))
-
-
-def _deliver_one(session: Session, cfg: Config, now: datetime, digest: Digest, transport: Transport,
-                 env: Environment, signer: LinkSigner, result: DeliveryResult) -> str:
-    """Claim, compose and send one digest; returns the outcome."""
-    profile = session.get(Profile, digest.profile_id)
-    if profile is None or not profile.enabled or profile.unsubscribed_at is not None:
-        why = "profile removed" if profile is None else ("profile unsubscribed" if profile.enabled else "profile disabled")
-        _skip(session, digest, f"{why} before the digest was sent")
-        return "skipped"
-    if not claim_digest(session, digest.id, clock.utc_now() - STALE_CLAIM):  # type: ignore[arg-type]
-        return "claimed-elsewhere"
-    try:
-        message = compose(session, cfg, digest, profile, now, env, signer)
-        where = transport.send(message, digest)
-    except Exception as e:  # recorded on the digest and retried on the next run
-        error = str(e) if isinstance(e, DeliveryError) else f"{type(e).__name__}: {e}"
-        log.warning("digest %s for %s not sent: %s", digest.id, digest.profile_id, error)
-        finish_digest(session, digest.id, ok=False, error=error, max_attempts=cfg.digest.max_attempts)  # type: ignore[arg-type]
-        result.errors.append((digest.profile_id, error))
-        return session.exec(select(Digest.state).where(Digest.id == digest.id)).one()
-    finish_digest(session, digest.id, ok=True)  # type: ignore[arg-type]
-    result.sent_to.append(where)
-    return "sent"
+    session.expunge_all()
+    return out
 
 
 def deliver_digests(session: Session, cfg: Config, now: datetime, transport: Transport | None = None,
-                    week: str | None = None) -> DeliveryResult:
-    """Claim, compose and send every pending digest of the week (default: the week of `now`)."""
+                    week: str | None = None, stop: threading.Event | None = None) -> DeliveryResult:
+    """Claim, compose and send every pending digest of the week (default: the week of `now`), including those
+    a killed worker left in 'sending' past their lease."""
     week = week or clock.week_of(now, cfg.digest.timezone)
     result = DeliveryResult(week=week)
-    digests = pending_digests(session, week)
-    if not digests:
-        return result
     transport = transport or transport_for(cfg)
     env, signer = template_env(), LinkSigner.from_config(cfg)  # fail before claiming anything
-    for digest in digests:
-        result.outcomes[_deliver_one(session, cfg, now, digest, transport, env, signer, result)] += 1
-        session.expunge_all()  # keep the identity map small: the store's UPDATEs scan it
+    session.commit()
+    engine = session.get_bind()
+    token = uuid.uuid4().hex
+    lease = timedelta(seconds=cfg.delivery.lease_seconds)
+    if isinstance(transport, SmtpTransport):
+        _deliver_smtp(engine, cfg, now, transport, week, token, lease, env, signer, result, stop)
+    else:
+        _deliver_one_by_one(session, cfg, now, transport, week, token, lease, env, signer, result, stop)
+    result.in_flight = claims.in_flight(session, week, lease)
+    session.commit()
+    if result.unknown:
+        log.warning("%s: %d send(s) with an unknown outcome (each resent with the same Message-ID)", week, result.unknown)
+    if result.stopped:
+        log.error("%s: delivery stopped early: %s", week, result.stopped)
     return result
+
+
+def _claim(session: Session, week: str, n: int, token: str, lease: timedelta, result: DeliveryResult) -> list[int]:
+    ids, unknown = claims.claim_batch(session, week, n, token, lease)
+    if unknown:
+        result.unknown += unknown
+        result.outcomes["recovered-unknown"] += unknown
+    return ids
+
+
+def _deliver_one_by_one(session: Session, cfg: Config, now: datetime, transport: Transport, week: str, token: str,
+                        lease: timedelta, env: Environment, signer: LinkSigner, result: DeliveryResult,
+                        stop: threading.Event | None) -> None:
+    while not (stop is not None and stop.is_set()):
+        ids = _claim(session, week, 50, token, lease, result)
+        if not ids:
+            return
+        batch = _compose_claimed(session, cfg, now, env, signer, ids, token, result)
+        for i, item in enumerate(batch):
+            if stop is not None and stop.is_set():
+                claims.release(session, [c.digest.id for c in batch[i:]], token)  # type: ignore[misc]
+                session.commit()
+                result.stopped = "a stop was asked for"
+                return
+            digest = item.digest
+            if not claims.mark_handover(session, digest.id, token, lease):  # type: ignore[arg-type]
+                session.commit()
+                result.outcomes["released"] += 1
+                continue
+            session.commit()
+            try:
+                where = transport.send(item.message, digest)
+            except Exception as e:  # recorded on the digest and retried on the next run
+                error = str(e) if isinstance(e, DeliveryError) else f"{type(e).__name__}: {e}"
+                log.warning("digest %s for %s not sent: %s", digest.id, digest.profile_id, error)
+                state = claims.mark_failed(session, digest.id, token, error, cfg.digest.max_attempts)  # type: ignore[arg-type]
+                session.commit()
+                result.errors.append((digest.profile_id, error))
+                result.outcomes[state or "released"] += 1
+                continue
+            claims.mark_sent(session, digest.id, token, digest.profile_id, bool(item.profile.bounces))  # type: ignore[arg-type]
+            session.commit()
+            result.sent_to.append(where)
+            result.outcomes["sent"] += 1
+
+
+_CLOSE = object()
+
+
+class StoreWriter:
+    """One thread with one Session doing the store work of an SMTP run, in order. Marks that arrive together
+    (from several connections) share one commit; a claim runs on its own."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.queue: queue.Queue = queue.Queue()
+        self.thread = threading.Thread(target=self._run, name="deliver-store", daemon=True)
+        self.thread.start()
+
+    def submit(self, fn: Callable[[Session], Any], alone: bool = False) -> concurrent.futures.Future:
+        future: concurrent.futures.Future = concurrent.futures.Future()
+        self.queue.put((fn, future, alone))
+        return future
+
+    async def call(self, fn: Callable[[Session], Any], alone: bool = False) -> Any:
+        return await asyncio.wrap_future(self.submit(fn, alone))
+
+    def close(self) -> None:
+        self.queue.put(_CLOSE)
+        self.thread.join()
+
+    def _run(self) -> None:
+        with Session(self.engine, expire_on_commit=False) as session:
+            held = None
+            while True:
+                item = held if held is not None else self.queue.get()
+                held = None
+                if item is _CLOSE:
+                    return
+                group = [item]
+                while not item[2] and len(group) < 500:
+                    try:
+                        nxt = self.queue.get_nowait()
+                    except queue.Empty:
+                        break
+                    if nxt is _CLOSE or nxt[2]:
+                        held = nxt
+                        break
+                    group.append(nxt)
+                self._do(session, group)
+
+    @staticmethod
+    def _do(session: Session, group: list) -> None:
+        try:
+            results = [fn(session) for fn, _, _ in group]
+            session.commit()
+        except Exception:  # noqa: BLE001 - retried one by one so one bad mark cannot sink the others
+            session.rollback()
+            for fn, future, _ in group:
+                try:
+                    value = fn(session)
+                    session.commit()
+                    future.set_result(value)
+                except Exception as e:  # noqa: BLE001
+                    session.rollback()
+                    future.set_exception(e)
+            return
+        for (_, future, _), value in zip(group, results, strict=True):
+            future.set_result(value)
+
+
+def _deliver_smtp(engine: Engine, cfg: Config, now: datetime, transport: SmtpTransport, week: str, token: str,
+                  lease: timedelta, env: Environment, signer: LinkSigner, result: DeliveryResult,
+                  stop: threading.Event | None) -> None:
+    writer = StoreWriter(engine)
+    max_attempts = cfg.digest.max_attempts
+    max_bounces = cfg.delivery.max_hard_bounces
+
+    def claim_and_compose(session: Session, n: int) -> list[Job]:
+        ids = _claim(session, week, n, token, lease, result)
+        jobs = []
+        for c in _compose_claimed(session, cfg, now, env, signer, ids, token, result):
+            jobs.append(Job(digest_id=c.digest.id, profile_id=c.digest.profile_id,  # type: ignore[arg-type]
+                            sender=_sender(c.message), recipients=_recipients(c.message), data=to_bytes(c.message),
+                            extra={"bouncing": bool(c.profile.bounces)}))
+        return jobs
+
+    async def claim(n: int) -> list[Job]:
+        return await writer.call(lambda s: claim_and_compose(s, n), alone=True)
+
+    async def handover(job: Job) -> bool:
+        return await writer.call(lambda s: claims.mark_handover(s, job.digest_id, token, lease))
+
+    async def finished(job: Job, outcome: Outcome, error: str | None) -> None:
+        if outcome == "sent":
+            writer.submit(lambda s: claims.mark_sent(s, job.digest_id, token, job.profile_id, job.extra["bouncing"]))
+            result.outcomes["sent"] += 1
+            result.sent_to.append(f"smtp {transport.where}")
+            return
+        if outcome == "released":
+            writer.submit(lambda s: claims.release(s, [job.digest_id], token))
+            result.outcomes["released"] += 1
+            return
+        result.errors.append((job.profile_id, error or outcome))
+        if outcome == "bounced":
+            writer.submit(lambda s: claims.mark_bounced(s, job.digest_id, token, job.profile_id, error or "", max_bounces))
+            result.outcomes["bounced"] += 1
+            return
+        state = await writer.call(lambda s: claims.mark_failed(s, job.digest_id, token, error or "", max_attempts,
+                                                               unknown=outcome == "unknown"))
+        if outcome == "unknown":
+            result.unknown += 1
+            result.outcomes["unknown"] += 1
+        else:
+            result.outcomes[state or "released"] += 1
+
+    try:
+        summary = SmtpEngine(transport.settings).run(claim, handover, finished, stop)
+        result.stopped = summary.stopped
+    finally:
+        writer.close()

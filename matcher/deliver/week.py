@@ -2,6 +2,7 @@
 week by state. Safe to run again."""
 from __future__ import annotations
 
+import threading
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -35,18 +36,29 @@ class DigestJobReport:
 
     def __str__(self) -> str:
         by_state = ", ".join(f"{n} {s}" for s, n in sorted(self.states.items())) or "no digests"
-        return f"{self.week}: {len(self.build.created)} new digest(s); {by_state}"
+        return f"{self.week}: {len(self.build.created)} new digest(s); {by_state}\n{self.delivery.summary()}"
 
 
-def send_week(cfg: Config, engine: Engine, now: datetime, transport: Transport | None = None) -> DigestJobReport:
+def send_week(cfg: Config, engine: Engine, now: datetime, transport: Transport | None = None,
+              stop: threading.Event | None = None) -> DigestJobReport:
     week = clock.week_of(now, cfg.digest.timezone)
     with session_scope(engine) as session:
         build = build_digests(session, cfg, now)
     with session_scope(engine) as session:
-        delivery = deliver_digests(session, cfg, now, transport=transport, week=week)
+        delivery = deliver_digests(session, cfg, now, transport=transport, week=week, stop=stop)
     report = DigestJobReport(week=week, build=build, delivery=delivery)
     with session_scope(engine) as session:
         for d in session.exec(select(Digest).where(Digest.week == week).order_by(Digest.profile_id)):
             report.states[d.state] += 1
             report.rows.append(DigestRow(d.profile_id, d.item_count, d.state, d.last_error))
     return report
+
+
+def retry_undelivered(cfg: Config, engine: Engine, now: datetime) -> DeliveryResult:
+    """Send the week's digests that are still pending (failed, or left 'sending' past their lease by a killed
+    sender); builds nothing. The scheduler runs it between the weekly runs."""
+    week = clock.week_of(now, cfg.digest.timezone)
+    with session_scope(engine) as session:
+        if not session.exec(select(Digest.id).where(Digest.week == week, Digest.state != "sent").limit(1)).first():
+            return DeliveryResult(week=week)
+        return deliver_digests(session, cfg, now, week=week)

@@ -10,18 +10,19 @@ import logging
 import re
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from email.message import EmailMessage
 from typing import NamedTuple
 
 from jinja2 import Environment
-from sqlalchemy import update
+from sqlalchemy import case, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, col, select
 
 from matcher import clock
 from matcher.config import Config
+from matcher.store import claims
 from matcher.store.models import Digest, Match, Notice, Profile, utcnow
 from matcher.store.profiles import active_profiles
 from matcher.digest.render import DigestView, build_message, mail_domain, make_item
@@ -29,9 +30,12 @@ from matcher.deliver.tokens import LinkSigner
 
 log = logging.getLogger(__name__)
 
-# an earlier digest in one of these states may have reached the SME, so its notices are not listed again
-DELIVERED_STATES = ("sent", "sending")
+# only a delivered digest's notices are not listed again ('sending' is not delivered: see the README's guarantee)
+DELIVERED_STATES = ("sent",)
 PENDING_STATES = ("created", "failed")
+# an earlier digest in one of these states never reached the SME: its items come back in the next digest
+UNDELIVERED_STATES = ("dead", "bounced")
+CARRY_WEEKS = 8  # how far back undelivered items are looked for
 # bulk UPDATEs here need not scan the session's loaded objects (none of them are read afterwards)
 NO_SYNC = {"synchronize_session": False}
 
@@ -100,14 +104,44 @@ def _sent_before(session: Session, week: str, profile_ids: list[str] | None) -> 
     return out
 
 
-def supersede_old(session: Session, week: str) -> int:
-    """Unsent digests of earlier weeks are stale news: mark them 'dead', saying why, so nothing waits forever."""
+def supersede_old(session: Session, week: str, lease: timedelta = timedelta(minutes=15)) -> int:
+    """Unsent digests of earlier weeks (pending, or left in 'sending' past their lease by a killed sender) are
+    marked 'dead', saying why; their items come back in this week's digest (carried_over). A digest a killed
+    sender had handed over counts as an unknown outcome."""
+    now = utcnow()
+    handed_over = (Digest.state == "sending") & col(Digest.handed_over_at).is_not(None)
     result = session.execute(
         update(Digest)
-        .where(Digest.week < week, col(Digest.state).in_(PENDING_STATES))
-        .values(state="dead", last_error=f"not sent before week {week} began; superseded by that week's digest")
+        .where(Digest.week < week, col(Digest.state).in_(PENDING_STATES) | claims.lease_expired(now, lease))
+        .values(state="dead", lease_until=None, handed_over_at=None,
+                unknown_outcomes=Digest.unknown_outcomes + case((handed_over, 1), else_=0),
+                last_error=f"not sent before week {week} began; its items come back in that week's digest")
     )
     return result.rowcount or 0
+
+
+def carried_over(session: Session, week: str, now: datetime, profile_ids: list[str] | None) -> dict[str, list[Match]]:
+    """Per SME, the items of its earlier digests (last CARRY_WEEKS weeks) that never reached it, whose notice is
+    still open: best first, one per notice."""
+    oldest = week_label(clock.week_start(week) - timedelta(weeks=CARRY_WEEKS))
+    stmt = (
+        select(Match)
+        .join(Digest, col(Digest.id) == Match.digest_id)
+        .join(Notice, Notice.key == Match.notice_key)
+        .where(Digest.week < week, Digest.week >= oldest, col(Digest.state).in_(UNDELIVERED_STATES),
+               col(Notice.closes_at).is_(None) | (col(Notice.closes_at) > now))
+    )
+    if profile_ids is not None:
+        stmt = stmt.where(col(Match.profile_id).in_(profile_ids))
+    out: dict[str, dict[str, Match]] = defaultdict(dict)
+    for m in sorted(session.exec(stmt), key=lambda m: (-m.score, m.rank, m.notice_key)):
+        out[m.profile_id].setdefault(m.notice_key, m)
+    return {pid: list(by_key.values()) for pid, by_key in out.items()}
+
+
+def week_label(day: datetime) -> str:
+    year, number, _ = day.isocalendar()
+    return f"{year}-W{number:02d}"
 
 
 def _insert_digest(session: Session, profile_id: str, week: str, state: str, items: int) -> int | None:
@@ -127,10 +161,10 @@ def _insert_digest(session: Session, profile_id: str, week: str, state: str, ite
 
 def build_digests(session: Session, cfg: Config, now: datetime) -> BuildResult:
     week = clock.week_of(now, cfg.digest.timezone)
-    result = BuildResult(week=week, superseded=supersede_old(session, week))
+    result = BuildResult(week=week, superseded=supersede_old(session, week, timedelta(seconds=cfg.delivery.lease_seconds)))
     if result.superseded:
-        log.warning("%d unsent digest(s) of earlier weeks marked dead", result.superseded)
-    profiles = active_profiles(session)
+        log.warning("%d unsent digest(s) of earlier weeks marked dead; their items come back this week", result.superseded)
+    profiles = [p for p in active_profiles(session) if p.paused_at is None]  # paused: too many hard bounces
     have = set(session.exec(select(Digest.profile_id).where(Digest.week == week)))
     todo = [p.id for p in profiles if p.id not in have]
     result.existing = len(profiles) - len(todo)
@@ -139,13 +173,20 @@ def build_digests(session: Session, cfg: Config, now: datetime) -> BuildResult:
     scope = todo if len(todo) < 500 else None  # a long IN list costs more than reading the week's rows
     candidates, result.orphan_matches = _candidates(session, week, scope)
     sent = _sent_before(session, week, scope)
+    back = carried_over(session, week, now, scope)
     if result.orphan_matches:
         log.warning("%d match(es) for %s name a notice that is not stored; they are not listed", result.orphan_matches, week)
     domain = mail_domain(cfg)
     for pid in todo:
-        chosen = choose(candidates.get(pid, []), sent.get(pid, set()), cfg.digest.max_items)
-        state = "created" if chosen or cfg.digest.send_empty else "empty"
-        digest_id = _insert_digest(session, pid, week, state, len(chosen))
+        # items of an earlier digest that never reached the SME come first, then this week's best
+        returning = [m for m in back.get(pid, []) if m.notice_key not in sent.get(pid, set())][: cfg.digest.max_items]
+        mine = {c.notice_key: c for c in candidates.get(pid, [])}
+        keys = {m.notice_key for m in returning}
+        chosen = [mine[k] for k in keys if k in mine] + choose(
+            [c for c in mine.values() if c.notice_key not in keys], sent.get(pid, set()), cfg.digest.max_items - len(returning))
+        copies = [m for m in returning if m.notice_key not in mine]
+        state = "created" if chosen or copies or cfg.digest.send_empty else "empty"
+        digest_id = _insert_digest(session, pid, week, state, len(chosen) + len(copies))
         if digest_id is None:  # another worker made this week's digest a moment ago: keep theirs
             result.existing += 1
             continue
@@ -154,6 +195,8 @@ def build_digests(session: Session, cfg: Config, now: datetime) -> BuildResult:
         if chosen:
             session.execute(update(Match).where(col(Match.id).in_([c.match_id for c in chosen])).values(digest_id=digest_id),
                             execution_options=NO_SYNC)
+        for m in copies:
+            session.add(Match(**m.model_dump(exclude={"id", "week", "digest_id", "created_at"}), week=week, digest_id=digest_id))
         result.created.append(digest_id)
     return result
 

@@ -94,6 +94,12 @@ class Profile(SQLModel, table=True):
     value_max: float | None = None
     enabled: bool = True
     unsubscribed_at: datetime | None = None
+    # delivery: a permanent 5xx marks the address bouncing at once; max_hard_bounces in a row pause the SME
+    bounces: int = Field(default=0, description="hard bounces in a row (reset by a delivered digest)")
+    bouncing_since: datetime | None = None
+    last_bounce: str | None = Field(default=None, sa_column=Column(Text))
+    paused_at: datetime | None = Field(default=None, description="no digests while set (too many hard bounces)")
+    paused_reason: str | None = Field(default=None, sa_column=Column(Text))
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
 
@@ -114,12 +120,18 @@ class Digest(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     profile_id: str = Field(index=True, max_length=100)
     week: str = Field(index=True, max_length=10, description="ISO week, e.g. 2025-W04")
-    state: str = Field(default="created", index=True, max_length=20)  # created, sending, sent, failed, dead, empty, skipped
+    # created, sending, sent, failed, dead, bounced, empty, skipped (matcher.store.claims has the life cycle)
+    state: str = Field(default="created", index=True, max_length=20)
     message_id: str | None = Field(default=None, max_length=300)
     item_count: int = 0
     attempts: int = 0
     last_error: str | None = Field(default=None, sa_column=Column(Text))
     claimed_at: datetime | None = None
+    claim_token: str | None = Field(default=None, max_length=40, description="the run holding the claim")
+    lease_until: datetime | None = Field(default=None, description="a 'sending' claim past this is claimed again")
+    handed_over_at: datetime | None = Field(default=None, description="the message text went to the relay "
+                                            "(under the current claim): if the sender dies now, the outcome is unknown")
+    unknown_outcomes: int = Field(default=0, description="sends whose outcome was unknown (each may be a duplicate)")
     created_at: datetime = Field(default_factory=utcnow)
     sent_at: datetime | None = None
 

@@ -262,6 +262,9 @@ def week_report(session: Session, week: str, tz: str = "Europe/London", quiet_we
                 reason += " (empty digest)"
         else:
             reason = "empty digest"
+        paused = profiles.get(sme.profile_id)
+        if paused is not None and paused.paused_at is not None:  # delivery stopped: the address bounces
+            reason = f"paused since {as_utc(paused.paused_at):%Y-%m-%d}: {paused.paused_reason}; " + reason
         got_nothing.append(QuietSme(sme.profile_id, sme.name, sme.state, reason, max(weeks) if weeks else None))
 
     sent_items = [i for s in smes if s.sent for i in s.items]
