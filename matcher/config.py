@@ -192,6 +192,44 @@ class SecretsConfig(_Section):
     secret_file: Path = Field(Path(".matcher-secret"), description="file holding the key when the variable is unset")
 
 
+class ChampionConfig(_Section):
+    """An SME champion listed in config; `matcher champion add` adds others to the store."""
+
+    name: str = Field(min_length=1, max_length=200)
+    email: str
+
+    @field_validator("email")
+    @classmethod
+    def _address(cls, v: str) -> str:
+        from email_validator import EmailNotValidError, validate_email
+
+        try:
+            return validate_email(v, check_deliverability=False).normalized
+        except EmailNotValidError as e:
+            raise ValueError(str(e)) from None
+
+
+class WebConfig(_Section):
+    """`matcher serve`: sign-up, the SMEs' profile pages and the champions' desk."""
+
+    signup_expiry_hours: int = Field(48, ge=1, le=24 * 14, description="an unconfirmed sign-up and its links expire after this")
+    champion_link_days: int = Field(30, ge=1, le=366, description="how long a champion's emailed sign-in link works")
+    rate_per_address: str = Field("3/hour;10/day", description="sign-ups and link requests per address (limits syntax)")
+    rate_per_client: str = Field("20/hour;100/day", description="sign-ups and link requests per client address")
+    preview_weeks: int = Field(4, ge=0, le=12, description="weeks of stored notices the sign-up preview ranks (0 = off)")
+
+    @field_validator("rate_per_address", "rate_per_client")
+    @classmethod
+    def _limits(cls, v: str) -> str:
+        from limits import parse_many
+
+        try:
+            parse_many(v)
+        except ValueError:
+            raise ValueError(f"{v!r} is not a rate such as '3/hour' or '3/hour;10/day'") from None
+        return v
+
+
 class SchedulerConfig(_Section):
     poll_every_minutes: int = Field(60, ge=1, le=7 * 24 * 60)
     misfire_grace_seconds: int = Field(3600, ge=1)
@@ -206,6 +244,8 @@ class Config(_Section):
     delivery: DeliveryConfig = Field(default_factory=DeliveryConfig)
     secrets: SecretsConfig = Field(default_factory=SecretsConfig)
     scheduler: SchedulerConfig = Field(default_factory=SchedulerConfig)
+    web: WebConfig = Field(default_factory=WebConfig)
+    champions: list[ChampionConfig] = Field(default_factory=list, description="[[champions]] name, email")
 
     # where the file was read from; relative paths in it resolve against its folder
     base_dir: Path = Field(default=Path("."), exclude=True)

@@ -27,7 +27,7 @@ from matcher.match.explain import explain
 from matcher.match.feedback import aligned, verdict_vectors
 from matcher.match.filters import ProfileFilter
 from matcher.match.texts import capability_phrases, evidence_candidates
-from matcher.store.models import Digest, Match, Notice
+from matcher.store.models import Digest, Match, Notice, WeekOutcome
 from matcher.store.profiles import active_profiles, to_spec
 from matcher.schema import NoticeRecord, ProfileSpec
 from matcher.store import session_scope
@@ -186,6 +186,7 @@ def match_week(
 
     chosen: dict[str, list] = {p.id: [] for p in inputs.profiles}
     rows: list[Match] = []
+    outcomes = {p.id: WeekOutcome(profile_id=p.id, week=report.week) for p in inputs.profiles}
     if inputs.profiles and inputs.notices:
         vectors = week_vectors(inputs, encode)
         result, picked = choose(inputs, vectors, cfg.matching, now)
@@ -194,16 +195,41 @@ def match_week(
             chosen[ranking.profile.id] = [(item, pv) for item in picked[ranking.profile.id]]
         rows = _explained_rows(chosen, inputs.profiles, inputs.notices, vectors.notices, result, result.idf(), encode,
                                cfg, report.week)
+        _note_outcomes(outcomes, inputs, vectors, result, cfg, now)
     with session_scope(engine) as s:
         if ids:
             s.execute(delete(Match).where(Match.week == report.week, col(Match.digest_id).is_(None),
                                           col(Match.profile_id).in_(ids)))
-        for row in rows:
+            s.execute(delete(WeekOutcome).where(WeekOutcome.week == report.week, col(WeekOutcome.profile_id).in_(ids)))
+        for row in [*rows, *outcomes.values()]:
             s.add(row)
     report.written = len(rows)
     report.per_profile = {pid: len(items) for pid, items in chosen.items()}
     log.info("%s", report)
     return report
+
+
+def _note_outcomes(outcomes: dict[str, WeekOutcome], inputs: WeekInputs, vectors: WeekVectors, result: RankResult,
+                   cfg: Config, now: datetime) -> None:
+    """Each SME's week for the champions' desk: how many items reached the threshold and the best score, even
+    below the threshold (those SMEs are ranked once more without it, with the same filters and verdicts)."""
+    quiet = []
+    for i, ranking in enumerate(result.rankings):
+        o = outcomes[ranking.profile.id]
+        o.matched = len(ranking.items)
+        if ranking.items:
+            o.best_score, o.best_notice_key = round(ranking.items[0].score, 4), ranking.items[0].key
+        else:
+            quiet.append(i)
+    if not quiet:
+        return
+    feedback = aligned([inputs.profiles[i].id for i in quiet], vectors.verdicts)
+    again = rank([inputs.profiles[i] for i in quiet], inputs.notices, [vectors.profiles[i] for i in quiet],
+                 vectors.notices, cfg.matching, now, min_score=0.0, feedback=feedback)
+    for ranking in again.rankings:
+        if ranking.items:
+            o = outcomes[ranking.profile.id]
+            o.best_score, o.best_notice_key = round(ranking.items[0].score, 4), ranking.items[0].key
 
 
 def _explained_rows(chosen, profiles, notices, notice_vecs, result, idf, encode, cfg: Config, week: str) -> list[Match]:

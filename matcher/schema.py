@@ -7,9 +7,22 @@ from __future__ import annotations
 import hashlib
 import json
 from datetime import datetime
-from typing import Any
+import re
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+
+CPV_CODE = re.compile(r"^\d{2,8}(-\d)?$")
+
+
+def _email(v: str) -> str:
+    from email_validator import EmailNotValidError, validate_email
+
+    try:
+        return validate_email(v, check_deliverability=False).normalized
+    except EmailNotValidError as e:
+        raise ValueError(str(e)) from None
 
 
 class PortalLink(BaseModel):
@@ -123,6 +136,9 @@ class ProfileSpec(BaseModel):
     value_min: float | None = None
     value_max: float | None = None
     enabled: bool = True
+    extra_emails: list[str] = Field(default_factory=list, description="further recipients (each confirmed its address)")
+    cadence: Literal["weekly"] = "weekly"
+    challenges: bool = Field(False, description="also send challenge notices in any sector")
 
     @field_validator("id", "name", "capabilities")
     @classmethod
@@ -134,14 +150,25 @@ class ProfileSpec(BaseModel):
     @field_validator("email")
     @classmethod
     def _valid_email(cls, v: str) -> str:
-        from email_validator import EmailNotValidError, validate_email
+        return _email(v)
 
-        try:
-            return validate_email(v, check_deliverability=False).normalized
-        except EmailNotValidError as e:
-            raise ValueError(str(e)) from None
+    @field_validator("extra_emails")
+    @classmethod
+    def _valid_emails(cls, v: list[str]) -> list[str]:
+        return [_email(a) for a in v]
 
-    @field_validator("keywords", "cpv", "regions", "exclude", mode="before")
+    @field_validator("regions")
+    @classmethod
+    def _known_regions(cls, v: list[str]) -> list[str]:
+        from matcher.match.regions import regions_of
+
+        for name in v:
+            if regions_of(name) is None:
+                raise ValueError(f"unknown region {name!r}: use an English region name, Wales, Scotland, "
+                                 "Northern Ireland or UK-wide")
+        return v
+
+    @field_validator("keywords", "cpv", "regions", "exclude", "extra_emails", mode="before")
     @classmethod
     def _split_lists(cls, v: Any) -> Any:
         if v is None:
@@ -155,8 +182,10 @@ class ProfileSpec(BaseModel):
     def _cpv_digits(cls, v: list[str]) -> list[str]:
         out = []
         for code in v:
-            digits = str(code).split("-")[0].strip()
-            if not (digits.isdigit() and 2 <= len(digits) <= 8):
-                raise ValueError(f"CPV code {code!r} is not 2-8 digits")
+            text = str(code).strip()
+            if not CPV_CODE.match(text):
+                raise ValueError(f"CPV code {code!r} is malformed: expected 2 to 8 digits, such as 72000000, "
+                                 "optionally with its check digit (72000000-8)")
+            digits = text.split("-")[0]
             out.append(digits.ljust(8, "0"))
         return out

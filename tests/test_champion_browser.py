@@ -10,6 +10,8 @@ from helpers_browser import chromium, require_chromium
 from helpers_digest import WEEK, free_port, make_config, store_for, web_server
 
 from matcher.deliver.tokens import LinkSigner
+from matcher.store import session_scope
+from matcher.store.champions import add_champion
 from matcher.web.app import create_app
 
 sync_api = require_chromium()
@@ -20,7 +22,9 @@ def test_champion_opens_the_overview_follows_an_sme_link_and_sees_its_items_and_
     cfg = make_config(tmp_path, digest={"public_base_url": f"http://127.0.0.1:{port}"})
     engine = store_for(cfg)
     seed_champion_store(engine)
-    url = LinkSigner.from_config(cfg).champion_url(days=30)
+    with session_scope(engine) as s:
+        person, _ = add_champion(s, "Chris Champion", "chris@council.example")
+    url = LinkSigner.from_config(cfg).champion_url(person.id, days=30)
 
     with web_server(create_app(cfg, engine), port), chromium(sync_api) as browser:
         page = browser.new_page(java_script_enabled=False)  # the pages need none

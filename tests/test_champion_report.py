@@ -108,7 +108,7 @@ def test_cli_json_report_has_figures_smes_items_and_got_nothing(store, tmp_path)
     result = CliRunner().invoke(app, ["champion", "report", "--week", WEEK, "--json", "--config", _config_file(tmp_path)])
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
-    assert set(data) == {"week", "week_start", "quiet_weeks", "figures", "smes", "got_nothing"}
+    assert set(data) == {"week", "week_start", "quiet_weeks", "figures", "smes", "got_nothing", "trend", "trend_total"}
     assert data["week"] == WEEK and data["week_start"] == "2025-01-27"
     assert data["figures"]["not_relevant_share"] == 0.25 and data["figures"]["items_sent"] == 4
     acme = next(s for s in data["smes"] if s["profile_id"] == "acme")
@@ -135,7 +135,10 @@ def test_cli_report_rejects_a_bad_week(store, tmp_path):
 
 
 def test_cli_link_prints_a_signed_url_under_the_public_base_url(store, tmp_path):
-    result = CliRunner().invoke(app, ["champion", "link", "--days", "7", "--config", _config_file(tmp_path)])
+    added = CliRunner().invoke(app, ["champion", "add", "--name", "Chris Champion", "--email", "chris@council.example",
+                                     "--config", _config_file(tmp_path)])
+    assert added.exit_code == 0, added.output
+    result = CliRunner().invoke(app, ["champion", "link", "chris@council.example", "--days", "7", "--config", _config_file(tmp_path)])
     assert result.exit_code == 0, result.output
     url = result.stdout.strip()
     assert url.startswith("https://links.example.org/champion/")

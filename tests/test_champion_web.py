@@ -8,11 +8,16 @@ import httpx
 import pytest
 from bs4 import BeautifulSoup
 from helpers_champion import PREVIOUS, SCRIPT_TITLE, seed_champion_store
+from helpers_web import token_of
 from helpers_digest import WEEK, free_port, make_config, store_for, web_server
 
 from matcher.clock import utc_now
 from matcher.deliver.tokens import LinkSigner
+from matcher.store import session_scope
+from matcher.store.champions import add_champion
 from matcher.web.app import create_app
+
+CHAMPION = 1  # the id of the one champion the fixture adds
 
 
 @pytest.fixture
@@ -21,6 +26,8 @@ def site(tmp_path):
     cfg = make_config(tmp_path, digest={"public_base_url": f"http://127.0.0.1:{port}"})
     engine = store_for(cfg)
     seed_champion_store(engine)
+    with session_scope(engine) as s:
+        assert add_champion(s, "Chris Champion", "chris@council.example")[0].id == CHAMPION
     signer = LinkSigner.from_config(cfg)
     with web_server(create_app(cfg, engine), port) as base, httpx.Client(base_url=base, timeout=10) as client:
         yield signer, client
@@ -42,7 +49,7 @@ def _table(soup: BeautifulSoup, table_id: str) -> dict[str, list[str]]:
 
 def test_overview_shows_the_weeks_figures_smes_and_who_got_nothing(site):
     signer, client = site
-    r = client.get(_path(signer.champion_url()), params={"week": WEEK})
+    r = client.get(_path(signer.champion_url(CHAMPION)), params={"week": WEEK})
     assert r.status_code == 200 and r.headers["cache-control"] == "no-store"
     assert "default-src 'none'" in r.headers["content-security-policy"]
     soup = _soup(r)
@@ -59,7 +66,7 @@ def test_overview_shows_the_weeks_figures_smes_and_who_got_nothing(site):
 
 def test_sme_page_shows_each_week_with_items_reasons_and_feedback_marks(site):
     signer, client = site
-    overview = _soup(client.get(_path(signer.champion_url()), params={"week": WEEK}))
+    overview = _soup(client.get(_path(signer.champion_url(CHAMPION)), params={"week": WEEK}))
     link = next(a for a in overview.select("a.sme-link") if a.get_text() == "Acme <Web> Ltd")
     r = client.get(link["href"])
     assert r.status_code == 200
@@ -77,7 +84,7 @@ def test_sme_page_shows_each_week_with_items_reasons_and_feedback_marks(site):
 
 def test_notice_text_with_a_script_tag_is_rendered_inert(site):
     signer, client = site
-    token_path = _path(signer.champion_url())
+    token_path = _path(signer.champion_url(CHAMPION))
     for path in (token_path, f"{token_path}/sme/acme"):
         r = client.get(path, params={"week": WEEK})
         assert r.status_code == 200
@@ -88,7 +95,7 @@ def test_notice_text_with_a_script_tag_is_rendered_inert(site):
 
 def test_sme_page_lists_earlier_weeks_too(site):
     signer, client = site
-    soup = _soup(client.get(_path(signer.champion_url()) + "/sme/bolt"))
+    soup = _soup(client.get(_path(signer.champion_url(CHAMPION)) + "/sme/bolt"))
     assert [s["id"] for s in soup.select("section.week")] == [f"week-{WEEK}", f"week-{PREVIOUS}"]
     assert soup.find(id=f"week-{PREVIOUS}").select_one("tr.item th").get_text(strip=True) == "Notice n4 tender"
     assert "No feedback" in soup.find(id=f"week-{PREVIOUS}").get_text()
@@ -96,8 +103,8 @@ def test_sme_page_lists_earlier_weeks_too(site):
 
 def test_forged_damaged_or_wrong_purpose_tokens_are_refused_with_403(site):
     signer, client = site
-    good = _path(signer.champion_url()).rsplit("/", 1)[1]
-    forged = LinkSigner("another-key-entirely-123", "http://x").champion_token()
+    good = _path(signer.champion_url(CHAMPION)).rsplit("/", 1)[1]
+    forged = LinkSigner("another-key-entirely-123", "http://x").champion_token(CHAMPION)
     for token in (forged, good[:-2] + "xx", signer.unsubscribe_token("acme"), signer.feedback_token("acme", "n1"), "nope"):
         for path in (f"/champion/{token}", f"/champion/{token}/sme/acme"):
             r = client.get(path)
@@ -107,23 +114,25 @@ def test_forged_damaged_or_wrong_purpose_tokens_are_refused_with_403(site):
 
 def test_an_expired_token_is_refused_with_403(site):
     signer, client = site
-    lapsed = signer.champion_token(days=30, now=utc_now() - timedelta(days=31))
-    ancient = signer.champion_token(days=30, now=utc_now() - timedelta(days=800))
+    lapsed = signer.champion_token(CHAMPION, days=30, now=utc_now() - timedelta(days=31))
+    ancient = signer.champion_token(CHAMPION, days=30, now=utc_now() - timedelta(days=800))
     for token in (lapsed, ancient):
         r = client.get(f"/champion/{token}/sme/acme")
         assert r.status_code == 403 and "This link has expired" in r.text and "Acme" not in r.text
 
 
-def test_pages_are_read_only(site):
+def test_the_pages_take_no_post_and_a_post_without_the_csrf_token_is_refused(site):
     signer, client = site
-    path = _path(signer.champion_url())
-    assert client.post(path).status_code == 405
-    assert client.post(f"{path}/sme/acme").status_code == 405
+    path = _path(signer.champion_url(CHAMPION))
+    assert client.post(path).status_code == 403
+    token = token_of(client, f"{path}/sme/acme")  # its mark buttons carry one
+    assert client.post(path, data={"csrftoken": token}).status_code == 405
+    assert client.post(f"{path}/sme/acme", data={"csrftoken": token}).status_code == 405
 
 
 def test_an_unknown_week_or_sme_gets_a_clear_page(site):
     signer, client = site
-    path = _path(signer.champion_url())
+    path = _path(signer.champion_url(CHAMPION))
     bad = client.get(path, params={"week": "2025-W99"})
     assert bad.status_code == 400 and "does not exist" in bad.text
     missing = client.get(f"{path}/sme/nobody")
@@ -132,7 +141,7 @@ def test_an_unknown_week_or_sme_gets_a_clear_page(site):
 
 def test_overview_links_to_the_neighbouring_weeks(site):
     signer, client = site
-    soup = _soup(client.get(_path(signer.champion_url()), params={"week": WEEK}))
+    soup = _soup(client.get(_path(signer.champion_url(CHAMPION)), params={"week": WEEK}))
     previous = client.get(soup.select_one("a#previous-week")["href"])
     assert _soup(previous).h1.get_text(strip=True) == f"Match quality for {PREVIOUS}"
     assert "Notice n4 tender" in previous.text

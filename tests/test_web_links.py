@@ -8,6 +8,7 @@ import httpx
 import pytest
 from bs4 import BeautifulSoup
 from helpers_digest import NOW, WEEK, add_match, add_notice, add_profile, free_port, make_config, parse_eml, store_for, web_server
+from helpers_web import post_form, token_of
 from sqlmodel import select
 
 from jobs.digest import digest_job
@@ -100,8 +101,9 @@ def test_not_relevant_link_confirms_on_get_and_stores_feedback_on_post(site):
     with session_scope(engine) as s:
         assert s.exec(select(Feedback)).all() == []
     assert page.status_code == 200 and "Library website rebuild" in page.text
-    first = client.post(path)
-    second = client.post(path)
+    token = token_of(client, path)
+    first = client.post(path, data={"csrftoken": token})
+    second = client.post(path, data={"csrftoken": token})
 
     assert first.status_code == 200 and second.status_code == 200 and "Thank you" in first.text
     with session_scope(engine) as s:
@@ -112,8 +114,8 @@ def test_not_relevant_link_confirms_on_get_and_stores_feedback_on_post(site):
 def test_a_later_verdict_replaces_the_earlier_one(site):
     cfg, engine, _, client = site
     signer = LinkSigner.from_config(cfg)
-    assert client.post(_path(signer.feedback_url("acme", "n1", "not-relevant"))).status_code == 200
-    assert client.post(_path(signer.feedback_url("acme", "n1", "relevant"))).status_code == 200
+    assert post_form(client, _path(signer.feedback_url("acme", "n1", "not-relevant")), {}).status_code == 200
+    assert post_form(client, _path(signer.feedback_url("acme", "n1", "relevant")), {}).status_code == 200
     with session_scope(engine) as s:
         assert [f.verdict for f in s.exec(select(Feedback))] == ["relevant"]
 

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import typer
+from rich.text import Text
 from rich.table import Table
 
 from matcher.cli.common import ConfigOption, NowOption, console, engine_for, err_console, fail, load, parse_now_option
@@ -66,19 +67,25 @@ def preview_cmd(
 def feedback_cmd(
     profile_id: str = typer.Argument(..., metavar="PROFILE", help="The SME's profile id."),
     notice_key: str = typer.Argument(..., metavar="NOTICE", help="The notice key (OCDS ocid or dm-<id>)."),
-    verdict: str = typer.Argument(..., metavar="VERDICT", help="relevant or not-relevant"),
+    verdict: str = typer.Argument(..., metavar="VERDICT", help="relevant, not-relevant, or clear (undo: no verdict)"),
+    reason: str = typer.Option(None, "--reason", help="What was wrong (a not-relevant verdict), as the email's page asks."),
     config: Path = ConfigOption,
 ) -> None:
     """Store an SME's verdict on a notice; its next rankings move towards what it liked and away from what it
     rejected, and rejected notices and their near-copies are no longer matched ([matching.feedback])."""
-    from matcher.store.feedback import FeedbackError, record_verdict
+    from matcher.store.feedback import FeedbackError, clear_verdict, record_verdict
     from matcher.store import session_scope
 
     cfg = load(config)
     engine = engine_for(cfg)
+    verdict = verdict.strip().lower().replace("_", "-").replace(" ", "-")
     try:
         with session_scope(engine) as s:
-            done = record_verdict(s, profile_id, notice_key, verdict.strip().lower().replace("_", "-").replace(" ", "-"), via="cli")
+            if verdict == "clear":
+                removed = clear_verdict(s, profile_id, notice_key)
+                console.print(Text(f"cleared: {profile_id} / {notice_key}" + (f" (was {removed})" if removed else " (had no verdict)")))
+                return
+            done = record_verdict(s, profile_id, notice_key, verdict, via="cli", reason=reason)
     except FeedbackError as e:
         fail(str(e), 2)
     finally:

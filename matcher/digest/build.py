@@ -221,6 +221,7 @@ def make_view(cfg: Config, profile: Profile, week: str, rows: list[tuple[Match, 
         week_start=f"{start.day} {start:%B %Y}",
         items=[make_item(m, n, cfg, now, signer) for m, n in rows],
         unsubscribe_url=signer.unsubscribe_url(profile.id),
+        profile_url=signer.profile_url(profile.id),
     )
 
 

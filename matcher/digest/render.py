@@ -71,7 +71,8 @@ class DigestItem:
     terms: list[str] = field(default_factory=list)
     cpv: list[str] = field(default_factory=list)
     evidence: str | None = None
-    feedback_url: str = ""
+    feedback_url: str = ""  # "Not relevant"
+    relevant_url: str = ""
 
 
 @dataclass
@@ -83,6 +84,7 @@ class DigestView:
     items: list[DigestItem]
     unsubscribe_url: str
     licence: str = LICENCE
+    profile_url: str = ""  # the signed link to view and edit the profile
 
 
 def safe_url(url: str | None) -> str | None:
@@ -164,6 +166,7 @@ def make_item(match: Match, notice: Notice, cfg: Config, now: datetime, signer: 
         cpv=explanation_strings(why.get("cpv")),
         evidence=explanation_text(why.get("evidence")),
         feedback_url=signer.feedback_url(match.profile_id, notice.key, "not-relevant"),
+        relevant_url=signer.feedback_url(match.profile_id, notice.key, "relevant"),
     )
 
 
@@ -183,6 +186,17 @@ def mail_domain(cfg: Config) -> str:
     return domain
 
 
+def recipients(profile: Profile) -> list[Address]:
+    """The profile's address and its further recipients (each confirmed), named after the SME."""
+    out = [Address(display_name=profile.name or "", addr_spec=profile.email)]
+    seen = {profile.email.casefold()}
+    for extra in getattr(profile, "extra_emails", None) or []:
+        if extra.casefold() not in seen:
+            seen.add(extra.casefold())
+            out.append(Address(display_name=profile.name or "", addr_spec=extra))
+    return out
+
+
 def build_message(
     env: Environment, cfg: Config, view: DigestView, profile: Profile, message_id: str, now: datetime
 ) -> EmailMessage:
@@ -191,7 +205,7 @@ def build_message(
     html = env.get_template("digest.html").render(d=view)
     msg = EmailMessage()
     msg["From"] = cfg.digest.from_address
-    msg["To"] = Address(display_name=profile.name, addr_spec=profile.email) if profile.name else profile.email
+    msg["To"] = recipients(profile)
     msg["Subject"] = subject_for(cfg, view.week)
     msg["Date"] = format_datetime(now)
     msg["Message-ID"] = message_id

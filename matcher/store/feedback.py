@@ -1,5 +1,5 @@
-"""SMEs' verdicts on matches in the store: recording one (`matcher feedback`; the email's links go through
-web.record_feedback) and reading them back for ranking (matcher.match.feedback turns them into vectors).
+"""SMEs' verdicts on matches in the store: recording one (`matcher feedback`, and the email's "Relevant" / "Not
+relevant" links through matcher.web.verdicts), taking one back (undo), and reading them back for ranking (matcher.match.feedback turns them into vectors).
 
 One verdict per SME and notice: a later one replaces the earlier.
 """
@@ -36,8 +36,10 @@ def _stored_key(session: Session, key: str) -> str | None:
     return None
 
 
-def record_verdict(session: Session, profile_id: str, notice_key: str, verdict: str, via: str = "cli") -> Recorded:
-    """Store (or replace) one SME's verdict on one notice. Raises FeedbackError naming what is unknown."""
+def record_verdict(session: Session, profile_id: str, notice_key: str, verdict: str, via: str = "cli",
+                   reason: str | None = None) -> Recorded:
+    """Store (or replace) one SME's verdict on one notice, with its optional "what was wrong?". Raises
+    FeedbackError naming what is unknown."""
     if verdict not in VERDICTS:
         raise FeedbackError(f"verdict {verdict!r} is not one of: {', '.join(VERDICTS)}")
     if session.get(Profile, profile_id) is None:
@@ -48,12 +50,42 @@ def record_verdict(session: Session, profile_id: str, notice_key: str, verdict: 
     row = session.exec(select(Feedback).where(Feedback.profile_id == profile_id, Feedback.notice_key == key)).first()
     replaced = row.verdict if row else None
     if row is None:
-        row = Feedback(profile_id=profile_id, notice_key=key, verdict=verdict, via=via)
+        row = Feedback(profile_id=profile_id, notice_key=key, verdict=verdict, via=via, reason=reason)
     else:
-        row.verdict, row.via, row.created_at = verdict, via, utcnow()
+        row.verdict, row.via, row.created_at, row.reason = verdict, via, utcnow(), reason
     session.add(row)
     session.flush()
     return Recorded(profile_id, key, verdict, replaced)
+
+
+def _row(session: Session, profile_id: str, notice_key: str) -> Feedback | None:
+    key = _stored_key(session, notice_key) or notice_key
+    return session.exec(select(Feedback).where(Feedback.profile_id == profile_id, Feedback.notice_key == key)).first()
+
+
+def current_verdict(session: Session, profile_id: str, notice_key: str) -> str | None:
+    row = _row(session, profile_id, notice_key)
+    return row.verdict if row else None
+
+
+def clear_verdict(session: Session, profile_id: str, notice_key: str) -> str | None:
+    """Take an SME's verdict on a notice back (undo); returns the verdict removed, if any."""
+    row = _row(session, profile_id, notice_key)
+    if row is None:
+        return None
+    session.delete(row)
+    session.flush()
+    return row.verdict
+
+
+def set_reason(session: Session, profile_id: str, notice_key: str, reason: str | None) -> bool:
+    """Store the optional "what was wrong?" on an existing verdict; False if there is no verdict."""
+    row = _row(session, profile_id, notice_key)
+    if row is None:
+        return False
+    row.reason = reason
+    session.add(row)
+    return True
 
 
 def verdicts_for(session: Session, profile_ids: Sequence[str]) -> dict[str, list[tuple[str, str]]]:

@@ -100,6 +100,9 @@ class Profile(SQLModel, table=True):
     last_bounce: str | None = Field(default=None, sa_column=Column(Text))
     paused_at: datetime | None = Field(default=None, description="no digests while set (too many hard bounces)")
     paused_reason: str | None = Field(default=None, sa_column=Column(Text))
+    extra_emails: list[str] = _json()  # further recipients, each added once its own address confirmed
+    cadence: str = Field(default="weekly", max_length=10)
+    challenges: bool = False  # also send challenge notices in any sector
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
 
@@ -182,4 +185,68 @@ class Feedback(SQLModel, table=True):
     notice_key: str = Field(max_length=200)
     verdict: str = Field(max_length=20)  # relevant, not-relevant
     via: str = Field(default="cli", max_length=20)
+    reason: str | None = Field(default=None, sa_column=Column(Text))  # the optional "what was wrong?"
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class Signup(SQLModel, table=True):
+    """A sign-up from the web form, waiting for its confirmation link (double opt-in). Nothing is matched or sent
+    for it: the Profile is made only when the link is followed. Unconfirmed ones expire (store.signups.purge)."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    email: str = Field(index=True, max_length=320)
+    data: dict[str, Any] = _json(default_factory=dict)  # the ProfileSpec fields as entered (id left out)
+    created_at: datetime = Field(default_factory=utcnow)
+    expires_at: datetime = Field(index=True)
+    confirmed_at: datetime | None = None
+    profile_id: str | None = Field(default=None, max_length=100, description="the profile the confirmation made")
+
+
+class ProfileEvent(SQLModel, table=True):
+    """What happened to a profile and when: signed-up, confirmed, edited, unsubscribed, resubscribed, enabled,
+    disabled, recipient-added. The champions' desk counts unsubscribes per week from these."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    profile_id: str = Field(index=True, max_length=100)
+    kind: str = Field(index=True, max_length=30)
+    detail: str | None = Field(default=None, sa_column=Column(Text))
+    via: str = Field(default="cli", max_length=20)  # web, email, cli
+    created_at: datetime = Field(default_factory=utcnow, index=True)
+
+
+class Champion(SQLModel, table=True):
+    """An SME champion: named in config ([[champions]]) or added with `matcher champion add`."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(max_length=200)
+    email: str = Field(index=True, unique=True, max_length=320)
+    active: bool = True
+    link_version: int = Field(0, description="sign-in links carry it; `matcher champion revoke` adds one")
+    from_config: bool = False
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class ChampionMark(SQLModel, table=True):
+    """A champion's verdict on an item sent to an SME: one per champion, SME and notice (a later one replaces it)."""
+
+    __table_args__ = (UniqueConstraint("champion_id", "profile_id", "notice_key"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    champion_id: int = Field(index=True)
+    profile_id: str = Field(index=True, max_length=100)
+    notice_key: str = Field(max_length=200)
+    verdict: str = Field(max_length=20)  # relevant, not-relevant
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class WeekOutcome(SQLModel, table=True):
+    """What the match run found for one active SME in one week, kept so the desk can say why an SME got nothing:
+    its best score (even below the threshold), how many passed, or the profile error that stopped it."""
+
+    profile_id: str = Field(primary_key=True, max_length=100)
+    week: str = Field(primary_key=True, max_length=10)
+    matched: int = 0  # items at or above the threshold
+    best_score: float | None = None
+    best_notice_key: str | None = Field(default=None, max_length=200)
+    error: str | None = Field(default=None, sa_column=Column(Text))
     created_at: datetime = Field(default_factory=utcnow)

@@ -98,6 +98,9 @@ def save_profile(session: Session, spec: ProfileSpec) -> str:
         session.add(Profile(**data))
         return "added"
     data.pop("enabled")  # re-importing a file does not re-enable a profile an admin disabled
+    for kept in ("extra_emails", "cadence", "challenges"):  # what the SME chose on its own page stays, unless given
+        if kept not in spec.model_fields_set:
+            data.pop(kept)
     for k, v in data.items():
         setattr(row, k, v)
     row.updated_at = utcnow()

@@ -75,6 +75,7 @@ class SentItem:
     feedback: str | None = None  # relevant, not-relevant, or None when the SME said nothing
     feedback_via: str | None = None
     feedback_at: datetime | None = None
+    marks: list = field(default_factory=list)  # champions' marks: (champion name, verdict, when), newest first
 
 
 @dataclass
@@ -113,6 +114,7 @@ class QuietSme:
     state: str  # this week's digest state, or 'no digest'
     reason: str
     last_items_week: str | None  # the latest week up to this one in which it was sent items; None: never
+    cause: str | None = None  # the kind of reason, once matcher.web.desk_report.explain_quiet has looked
 
 
 @dataclass

@@ -1,0 +1,152 @@
+"""The SME champions' desk, behind each champion's named, time-limited sign-in link.
+
+  GET  /champion/sign-in, POST             ask for a sign-in link by email (the same answer for any address)
+  GET  /champion/{token}                   one week (?week=2025-W04): figures, trend, SMEs, who got nothing and why
+  GET  /champion/{token}/sme/{profile_id}  what one SME was sent, week by week, and why; mark each item
+  POST /champion/{token}/mark              store the champion's mark on a sent item (who and when), then back
+A forged, damaged or revoked token gets a 403 page; an expired one says so.
+"""
+from __future__ import annotations
+
+import logging
+from urllib.parse import quote, urlencode
+
+from starlette.requests import Request
+from starlette.routing import Route
+
+from matcher import clock
+from matcher.deliver.tokens import BadToken, ExpiredToken
+from matcher.store import session_scope
+from matcher.store.champions import ChampionError, find_by_email, mark, signed_in
+from matcher.web import champion
+from matcher.web.desk_report import attach_marks, explain_quiet, totals, trend
+from matcher.web.security import client_of
+from matcher.web.site import Site
+
+log = logging.getLogger(__name__)
+SIGN_IN_SENT = ("If that address belongs to an SME champion, we have sent it a sign-in link. "
+                "It may take a few minutes to arrive.")
+
+
+def routes(site: Site) -> list[Route]:
+    pages, signer, cfg = site.pages, site.signer, site.cfg
+    tz = cfg.digest.timezone
+
+    def refused(e: BadToken | None = None):  # noqa: ANN202
+        log.info("rejected champion link: %s", type(e).__name__ if e else "revoked or inactive")
+        expired = isinstance(e, ExpiredToken)
+        return pages.error(403, "This link has expired" if expired else "This link is not valid",
+                           "Champion links work for a limited time. Ask for a new one at /champion/sign-in."
+                           if expired else "It may have been damaged, revoked, or not made by this service. "
+                           "Ask for a new one at /champion/sign-in.")
+
+    def urls(token: str) -> dict[str, object]:
+        home = f"/champion/{quote(token, safe='')}"
+        return {
+            "home": home,
+            "mark": f"{home}/mark",
+            "week": lambda week: f"{home}?{urlencode({'week': week})}",
+            "sme": lambda pid, week=None: f"{home}/sme/{quote(pid, safe='')}" + (f"?{urlencode({'week': week})}" if week else ""),
+        }
+
+    def who(request: Request, s):  # noqa: ANN001, ANN202
+        """(champion, claim) for the token in the path, or (None, error page)."""
+        try:
+            claim = signer.read_champion(request.path_params["token"], site.now())
+        except BadToken as e:
+            return None, refused(e)
+        person = signed_in(s, claim.champion_id, claim.version)
+        if person is None:
+            return None, refused()
+        return (person, claim), None
+
+    def chosen_week(request: Request) -> str:
+        value = request.query_params.get("week")
+        return champion.parse_week(value) if value else clock.week_of(site.now(), tz)
+
+    def overview(request: Request):
+        token = request.path_params["token"]
+        with session_scope(site.engine) as s:
+            found, error = who(request, s)
+            if error:
+                return error
+            try:
+                week = chosen_week(request)
+            except champion.WeekError as e:
+                return pages.error(400, "Unknown week", f"{e}.")
+            report = champion.week_report(s, week, tz)
+            explain_quiet(s, report, cfg.matching.threshold)
+            weeks = champion.recent_weeks(s)
+            over_time = trend(s, week, tz, 12)
+        person, claim = found
+        return pages.page("overview", folder="champion", request=request, r=report, weeks=weeks, claim=claim,
+                          champion=person, url=urls(token), trend=over_time, total=totals(over_time),
+                          this_week=over_time[0], previous=champion.shift_week(week, -1),
+                          following=champion.shift_week(week, 1))
+
+    def sme_page(request: Request):
+        token = request.path_params["token"]
+        try:
+            back = champion.parse_week(request.query_params["week"]) if request.query_params.get("week") else None
+        except champion.WeekError:
+            back = None
+        with session_scope(site.engine) as s:
+            found, error = who(request, s)
+            if error:
+                return error
+            history = champion.sme_history(s, request.path_params["profile_id"], tz)
+            if history is not None:
+                attach_marks(s, history.weeks)
+        if history is None:
+            return pages.error(404, "SME not found", "There is no SME profile with that id.")
+        person, claim = found
+        return pages.page("sme", folder="champion", request=request, h=history, back_week=back, claim=claim,
+                          champion=person, url=urls(token), marked=request.query_params.get("marked"))
+
+    async def mark_post(request: Request):
+        token = request.path_params["token"]
+        form = await request.form()
+        pid, key, verdict = form.get("profile", ""), form.get("notice", ""), form.get("verdict", "")
+        with session_scope(site.engine) as s:
+            found, error = who(request, s)
+            if error:
+                return error
+            person, _ = found
+            try:
+                mark(s, person, str(pid), str(key), None if verdict == "clear" else str(verdict), now=site.now())
+            except ChampionError as e:
+                return pages.error(400, "This mark was not stored", f"{e}.")
+        week = form.get("week") or ""
+        target = urls(token)["sme"](str(pid))  # type: ignore[operator]
+        return pages.redirect(f"{target}?{urlencode({'marked': key, **({'week': week} if week else {})})}#item-{quote(str(key))}")
+
+    async def sign_in(request: Request):
+        context = {"heading": "Sign in to the SME champions' desk", "action": "/champion/sign-in",
+                   "intro": "Enter your address; if you are an SME champion, we email you a sign-in link."}
+        if request.method == "GET":
+            return pages.page("link_request", request=request, **context)
+        form = await request.form()
+        address = (form.get("email") or "").strip()
+        if "@" not in address or len(address) > 320:
+            return pages.page("link_request", 400, request=request, error="Enter an email address", **context)
+        if not site.limits.allow("champion-link", address, client_of(request)):
+            return pages.too_many()
+        now = site.now()
+        mails = []
+        with session_scope(site.engine) as s:
+            person = find_by_email(s, address)
+            if person is not None and person.active:
+                days = cfg.web.champion_link_days
+                url = signer.champion_url(person.id, days, now, person.link_version)  # type: ignore[arg-type]
+                from datetime import timedelta
+
+                mails.append(("champion_link", person.email, {"name": person.name, "url": url,
+                                                              "expires": site.when(now + timedelta(days=days))}))
+        return site.mail_later(pages.page("link_request", request=request, sent=SIGN_IN_SENT, **context), mails)
+
+    return [
+        Route("/champion/sign-in", sign_in, methods=["GET", "POST"]),
+        Route("/champion/{token}", overview, methods=["GET"]),
+        Route("/champion/{token}/mark", mark_post, methods=["POST"]),
+        Route("/champion/{token}/sme/{profile_id:path}", sme_page, methods=["GET"]),
+    ]

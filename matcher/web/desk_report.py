@@ -1,0 +1,173 @@
+"""The champions' desk on top of the week report (matcher.web.champion): champions' marks on each item, why each
+SME that got nothing got nothing, and the figures per week and over time. Reads only.
+
+Why an active SME got nothing, first cause that holds:
+  paused after bounces   the delivery side paused it (its hard bounces)
+  profile error          the profile cannot be matched (e.g. an unknown region), named
+  send failed            its digest is failed/dead, with the last error
+  nothing above threshold  the match run found nothing at or above matching.threshold: its best score that week
+  all sent before        everything that matched had been sent in an earlier digest
+  no match run           no match run recorded for that week (e.g. signed up after it)
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from pydantic import ValidationError
+from sqlmodel import Session, col, select
+
+from matcher import clock
+from matcher.match import ProfileError
+from matcher.match.filters import ProfileFilter
+from matcher.store.champions import marks_for
+from matcher.store.models import Digest, Feedback, Match, Notice, Profile, ProfileEvent, WeekOutcome
+from matcher.store.profiles import to_spec
+from matcher.web.champion import SENT_STATES, WeekReport, shift_week
+
+
+def week_span(week: str, tz: str) -> tuple[datetime, datetime]:
+    start = datetime.combine(clock.week_start(week), time(0), tzinfo=ZoneInfo(tz)).astimezone(UTC)
+    return start, start + timedelta(days=7)
+
+
+def attach_marks(session: Session, smes) -> None:  # noqa: ANN001 - SmeWeek list
+    """Give each item its champions' marks: item.marks = [(champion, verdict, when)], newest first."""
+    found = marks_for(session, {s.profile_id for s in smes})
+    for s in smes:
+        for item in s.items:
+            item.marks = found.get((s.profile_id, item.notice_key), [])
+
+
+def profile_problem(profile: Profile) -> str | None:
+    """The reason the matcher cannot use this profile, or None."""
+    try:
+        ProfileFilter.of(to_spec(profile))
+    except ProfileError as e:
+        return str(e).removeprefix(f"profile {profile.id}: ")
+    except ValidationError as e:
+        return "; ".join(f"{'.'.join(map(str, x['loc']))}: {x['msg'].removeprefix('Value error, ')}" for x in e.errors())
+    except ValueError as e:
+        return str(e)
+    return None
+
+
+def paused_reason(profile: Profile) -> str | None:
+    """The delivery side's pause after hard bounces, if this store has one (issue 10 adds it)."""
+    for attr in ("paused_at", "bounce_paused_at"):
+        if getattr(profile, attr, None):
+            bounces = getattr(profile, "hard_bounces", None) or getattr(profile, "bounces", None)
+            return "paused after bounces" + (f" ({bounces} hard bounces)" if bounces else "")
+    return None
+
+
+def _title(session: Session, key: str | None) -> str | None:
+    if not key:
+        return None
+    return session.exec(select(Notice.title).where(Notice.key == key)).first()
+
+
+def explain_quiet(session: Session, report: WeekReport, threshold: float) -> None:
+    """Replace each got-nothing reason with its cause (see the module doc), and set q.cause to its kind."""
+    if not report.got_nothing:
+        return
+    ids = [q.profile_id for q in report.got_nothing]
+    profiles = {p.id: p for p in session.exec(select(Profile).where(col(Profile.id).in_(ids)))}
+    digests = {d.profile_id: d for d in session.exec(select(Digest).where(Digest.week == report.week, col(Digest.profile_id).in_(ids)))}
+    outcomes = {o.profile_id: o for o in session.exec(select(WeekOutcome).where(WeekOutcome.week == report.week,
+                                                                               col(WeekOutcome.profile_id).in_(ids)))}
+    for q in report.got_nothing:
+        p, d, o = profiles.get(q.profile_id), digests.get(q.profile_id), outcomes.get(q.profile_id)
+        cause, reason = "no-match-run", "no match run recorded for this week"
+        problem = (profile_problem(p) if p else None) or (o.error if o and o.error else None)
+        if p is not None and (paused := paused_reason(p)):
+            cause, reason = "paused", paused
+        elif problem:
+            cause, reason = "profile-error", f"profile error: {problem}"
+        elif d is not None and d.state in ("failed", "dead"):
+            cause, reason = "send-failed", f"send failed ({d.state}): {d.last_error or 'no error recorded'}"
+        elif o is not None and o.matched == 0:
+            cause = "below-threshold"
+            if o.best_score is None:
+                reason = "nothing passed its filters this week (no open notice in its regions, value range and words)"
+            else:
+                title = _title(session, o.best_notice_key)
+                reason = (f"nothing above the threshold {threshold:.2f}: best score {o.best_score:.2f}"
+                          + (f" (\u201c{title}\u201d)" if title else ""))
+        elif o is not None:
+            cause, reason = "sent-before", f"{o.matched} matched, all sent in earlier digests"
+        q.reason, q.cause = reason, cause  # type: ignore[attr-defined]
+
+
+@dataclass
+class WeekFigures:
+    week: str
+    items_sent: int
+    sme_relevant: int
+    sme_not_relevant: int
+    sme_feedback: int  # items with an SME verdict
+    champion_marked: int  # items with at least one champion mark
+    champion_relevant: int  # items whose latest champion mark is "relevant"
+    unsubscribes: int
+
+    @staticmethod
+    def _share(n: int, d: int) -> float | None:
+        return round(n / d, 4) if d else None
+
+    @property
+    def sme_relevant_share(self) -> float | None:
+        return self._share(self.sme_relevant, self.items_sent)
+
+    @property
+    def champion_relevant_share(self) -> float | None:
+        return self._share(self.champion_relevant, self.items_sent)
+
+    @property
+    def feedback_rate(self) -> float | None:
+        return self._share(self.sme_feedback, self.items_sent)
+
+    def as_json(self) -> dict:
+        return {**self.__dict__, "sme_relevant_share": self.sme_relevant_share,
+                "champion_relevant_share": self.champion_relevant_share, "feedback_rate": self.feedback_rate}
+
+
+def week_figures(session: Session, weeks: list[str], tz: str) -> list[WeekFigures]:
+    """Items sent, SMEs' and champions' verdicts on them, feedback rate and unsubscribes, for each week given."""
+    if not weeks:
+        return []
+    rows = list(session.exec(
+        select(Match.profile_id, Match.notice_key, Digest.week)
+        .join(Digest, col(Digest.id) == Match.digest_id)
+        .where(col(Digest.week).in_(weeks), col(Digest.state).in_(SENT_STATES))))
+    pids = {pid for pid, _, _ in rows}
+    verdicts = {(f.profile_id, f.notice_key): f.verdict for f in session.exec(
+        select(Feedback).where(col(Feedback.profile_id).in_(pids)))} if pids else {}
+    marks = marks_for(session, pids)
+    out = []
+    for week in weeks:
+        items = [(pid, key) for pid, key, w in rows if w == week]
+        start, end = week_span(week, tz)
+        unsubscribes = len(list(session.exec(select(ProfileEvent.id).where(
+            ProfileEvent.kind == "unsubscribed", col(ProfileEvent.created_at) >= start, col(ProfileEvent.created_at) < end))))
+        out.append(WeekFigures(
+            week=week, items_sent=len(items),
+            sme_relevant=sum(1 for i in items if verdicts.get(i) == "relevant"),
+            sme_not_relevant=sum(1 for i in items if verdicts.get(i) == "not-relevant"),
+            sme_feedback=sum(1 for i in items if i in verdicts),
+            champion_marked=sum(1 for i in items if marks.get(i)),
+            champion_relevant=sum(1 for i in items if marks.get(i) and marks[i][0][1] == "relevant"),
+            unsubscribes=unsubscribes))
+    return out
+
+
+def trend(session: Session, up_to: str, tz: str, weeks: int = 12) -> list[WeekFigures]:
+    """The figures for `weeks` weeks ending with `up_to`, newest first."""
+    return week_figures(session, [shift_week(up_to, -i) for i in range(weeks)], tz)
+
+
+def totals(figures: list[WeekFigures]) -> WeekFigures:
+    """The same figures summed over the weeks given (over time)."""
+    return WeekFigures("all", *(sum(getattr(f, k) for f in figures) for k in (
+        "items_sent", "sme_relevant", "sme_not_relevant", "sme_feedback", "champion_marked", "champion_relevant",
+        "unsubscribes")))

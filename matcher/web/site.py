@@ -1,0 +1,65 @@
+"""What every page module shares: config, store, pages, link signer, rate limits, the clock, and sending the
+service's own emails after the response has gone (so how long a page takes says nothing about an address)."""
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import numpy as np
+from sqlalchemy.engine import Engine
+from starlette.background import BackgroundTask
+from starlette.responses import Response
+
+from matcher import clock
+from matcher.config import Config
+from matcher.deliver import account_mail
+from matcher.deliver.tokens import LinkSigner
+from matcher.web.pages import Pages
+from matcher.web.security import RateLimits
+
+
+@dataclass
+class Site:
+    cfg: Config
+    engine: Engine
+    pages: Pages
+    signer: LinkSigner
+    limits: RateLimits
+    now: Callable[[], datetime] = clock.utc_now
+    encode: Callable[[list[str]], np.ndarray] | None = None  # for the sign-up preview; made on first use
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def encoder(self) -> Callable[[list[str]], np.ndarray]:
+        """The embedding function (the configured model through the store's vector cache), loaded once."""
+        with self._lock:
+            if self.encode is None:
+                from matcher.embed import Embedder, cached_embed
+                from matcher.store import session_scope
+
+                embedder = Embedder(self.cfg.embedding)
+
+                def encode(texts: list[str]) -> np.ndarray:
+                    with session_scope(self.engine) as s:
+                        return cached_embed(s, embedder, texts)[0]
+
+                self.encode = encode
+            return self.encode
+
+    def mail_later(self, response: Response, mails: list[tuple[str, str, dict]]) -> Response:
+        """Send (kind, address, context) emails once the response is out."""
+        if mails:
+            now, cfg, env = self.now(), self.cfg, self.pages.env
+
+            def send_all() -> None:
+                for kind, to, context in mails:
+                    account_mail.mail(cfg, env, kind, to, now, **context)
+
+            response.background = BackgroundTask(send_all)
+        return response
+
+    def when(self, moment: datetime) -> str:
+        from matcher.digest.render import format_when
+
+        return format_when(moment, self.cfg.digest.timezone)
