@@ -39,6 +39,7 @@ class Mailing:
 
     profile_id: str
     week: str = "account"
+    id: int | None = None  # no digest row
 
 
 def compose(env: Environment, cfg: Config, kind: str, to: str, now: datetime, **context: object) -> EmailMessage:

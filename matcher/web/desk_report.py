@@ -22,6 +22,7 @@ from matcher import clock
 from matcher.match import ProfileError
 from matcher.match.filters import ProfileFilter
 from matcher.store.champions import marks_for
+from matcher.store.engine import as_utc
 from matcher.store.models import Digest, Feedback, Match, Notice, Profile, ProfileEvent, WeekOutcome
 from matcher.store.profiles import to_spec
 from matcher.web.champion import SENT_STATES, WeekReport, shift_week
@@ -54,12 +55,12 @@ def profile_problem(profile: Profile) -> str | None:
 
 
 def paused_reason(profile: Profile) -> str | None:
-    """The delivery side's pause after hard bounces, if this store has one (issue 10 adds it)."""
-    for attr in ("paused_at", "bounce_paused_at"):
-        if getattr(profile, attr, None):
-            bounces = getattr(profile, "hard_bounces", None) or getattr(profile, "bounces", None)
-            return "paused after bounces" + (f" ({bounces} hard bounces)" if bounces else "")
-    return None
+    """Delivery's pause after hard bounces (matcher.store.claims), if the profile is paused."""
+    if getattr(profile, "paused_at", None) is None:
+        return None
+    since = as_utc(profile.paused_at)
+    why = getattr(profile, "paused_reason", None)
+    return f"paused after bounces since {since:%Y-%m-%d}" + (f": {why}" if why else "")
 
 
 def _title(session: Session, key: str | None) -> str | None:
@@ -85,7 +86,7 @@ def explain_quiet(session: Session, report: WeekReport, threshold: float) -> Non
             cause, reason = "paused", paused
         elif problem:
             cause, reason = "profile-error", f"profile error: {problem}"
-        elif d is not None and d.state in ("failed", "dead"):
+        elif d is not None and d.state in ("failed", "dead", "bounced"):
             cause, reason = "send-failed", f"send failed ({d.state}): {d.last_error or 'no error recorded'}"
         elif o is not None and o.matched == 0:
             cause = "below-threshold"

@@ -1,7 +1,7 @@
 """web desk: sign-ups, profile events, champions and their marks, week outcomes; profile recipients, cadence, challenges; feedback reason
 
-Revision ID: 0003
-Revises: 0002
+Revision ID: 0004
+Revises: 0003
 Create Date: 2026-12-01 09:53:47.381745
 
 Sign-ups waiting for confirmation, profile events (unsubscribes counted per week), SME champions and their marks,
@@ -13,8 +13,8 @@ import sqlalchemy as sa
 import sqlmodel
 
 
-revision = '0003'
-down_revision = '0002'
+revision = '0004'
+down_revision = '0003'
 branch_labels = None
 depends_on = None
 
