@@ -79,14 +79,29 @@ def found(phrase_list: list[Phrase], text: TermText) -> list[Phrase]:
     return [p for p in phrase_list if text.has_phrase(p)]
 
 
+@lru_cache(maxsize=8192)
+def _quote_index(text: str) -> tuple[tuple[tuple[int, int], ...], tuple[str, ...], dict[str, tuple[int, ...]]]:
+    """A text tokenised once for quoting: each content word's span, its stem, and where each stem occurs."""
+    spans, seq, where = [], [], {}
+    for m in _WORD_ANY_CASE.finditer(text):
+        if (w := m.group().lower()) in ENGLISH_STOP_WORDS:
+            continue
+        where.setdefault(stem := _stem(w), []).append(len(seq))
+        spans.append((m.start(), m.end()))
+        seq.append(stem)
+    return tuple(spans), tuple(seq), {k: tuple(v) for k, v in where.items()}
+
+
 def quote(text: str, stem_seq: tuple[str, ...]) -> str | None:
     """The first piece of `text`, verbatim, whose content words stem to `stem_seq` (as a phrase is matched:
-    stop words and punctuation in between are skipped), or None when the text has no such piece."""
+    stop words and punctuation in between are skipped), or None when the text has no such piece.
+    Each text is tokenised once however many phrases are looked up in it."""
     if not stem_seq:
         return None
-    toks = [(m.start(), m.end(), w) for m in _WORD_ANY_CASE.finditer(text) if (w := m.group().lower()) not in ENGLISH_STOP_WORDS]
+    stem_seq = tuple(stem_seq)
+    spans, seq, where = _quote_index(text)
     n = len(stem_seq)
-    for i in range(len(toks) - n + 1):
-        if all(_stem(toks[i + k][2]) == stem_seq[k] for k in range(n)):
-            return text[toks[i][0] : toks[i + n - 1][1]]
+    for i in where.get(stem_seq[0], ()):
+        if seq[i : i + n] == stem_seq:
+            return text[spans[i][0] : spans[i + n - 1][1]]
     return None
