@@ -53,17 +53,20 @@ def overlapping_codes(profile_codes: Iterable[str], notice_codes: Iterable[str],
 def infer_codes(ranked_notice_codes: Iterable[list[str]], top: int, digits: int, max_codes: int, min_votes: int = 2) -> list[str]:
     """CPV groups a profile most likely works in, from the codes of its best text matches (best first):
     the commonest `digits`-digit prefixes among the first `top` notices that list codes, each seen at least
-    `min_votes` times, padded back to 8 digits."""
+    `min_votes` times, padded back to 8 digits. Ties go to the prefix seen first (from the better match), so
+    the answer never depends on the hash seed (a set's order does)."""
     votes: Counter[str] = Counter()
     seen = 0
     for codes in ranked_notice_codes:
         if not codes:
             continue
-        votes.update({c[:digits] for c in codes})
+        votes.update(dict.fromkeys((c[:digits] for c in codes), 1))  # each prefix once per notice, in the notice's order
         seen += 1
         if seen >= top:
             break
-    return [prefix.ljust(8, "0") for prefix, n in votes.most_common(max_codes) if n >= min_votes]
+    first = {prefix: i for i, prefix in enumerate(votes)}  # a Counter keeps first-insertion order
+    ranked = sorted(votes.items(), key=lambda kv: (-kv[1], first[kv[0]]))[:max_codes]
+    return [prefix.ljust(8, "0") for prefix, n in ranked if n >= min_votes]
 
 
 def cpv_labels(raw: Mapping[str, Any]) -> dict[str, str]:
