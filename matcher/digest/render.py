@@ -25,19 +25,24 @@ from matcher.store.models import Match, Notice, Profile
 from matcher.deliver.tokens import LinkSigner
 
 LICENCE = "Contains public sector information licensed under the Open Government Licence v3.0."
-TEMPLATES_DIR = Path(__file__).resolve().parents[2] / "templates"
+# an installed copy carries them inside the package (matcher/templates: setup.py maps them there); a checkout
+# keeps them at the repo root
+_PACKAGED_TEMPLATES = Path(__file__).resolve().parents[1] / "templates"
+TEMPLATES_DIR = _PACKAGED_TEMPLATES if _PACKAGED_TEMPLATES.is_dir() else Path(__file__).resolve().parents[2] / "templates"
 CURRENCY_SIGNS = {"GBP": "£", "EUR": "€", "USD": "$"}
 
 
 class TemplatesMissing(RuntimeError):
-    """The repo-root templates/ folder (or a template in it) is not where the package expects it."""
+    """The templates folder (repo-root templates/, or matcher/templates in an installed copy) or a template in
+    it is not where the package expects it."""
 
 
 def template_env(directory: Path | None = None) -> Environment:
     """The one Jinja2 environment: HTML autoescaped, text not; an unknown variable is an error."""
     folder = directory or TEMPLATES_DIR
     if not folder.is_dir():
-        raise TemplatesMissing(f"templates folder not found at {folder}: the repo-root templates/ folder must sit beside matcher/")
+        raise TemplatesMissing(f"templates folder not found at {folder}: a checkout keeps them in templates/ beside "
+                               f"matcher/, an installed copy in matcher/templates (reinstall the package)")
     for name in ("digest.html", "digest.txt"):
         if not (folder / name).is_file():
             raise TemplatesMissing(f"template {name} is missing from {folder}")
