@@ -66,3 +66,34 @@ def test_the_signup_preview_ranks_each_past_week_from_the_stored_notices(store, 
     assert weeks["soon"] == grounds.weeks[0].week
     assert [i.key for w in cyber.weeks for i in w.items] == ["pentest"] and cyber.total == 1
     assert all(i.title for w in grounds.weeks for i in w.items)
+
+
+def test_the_pending_signup_page_shows_the_preview_before_confirming(engine, tmp_path):
+    import httpx
+    from helpers_digest import free_port, make_config, web_server
+    from helpers_web import post_form, signup_form, soup
+
+    from matcher.ingest.notices import upsert_notice
+    from matcher.web.app import create_app
+
+    port = free_port()
+    site_cfg = make_config(tmp_path, digest={"public_base_url": f"http://127.0.0.1:{port}"})
+    from helpers_digest import store_for
+
+    db = store_for(site_cfg)
+    with session_scope(db) as s:
+        for n in NOTICES:
+            upsert_notice(s, n)
+        for row in s.exec(select(Notice)):
+            row.first_seen = NOW - timedelta(days=10)
+            s.add(row)
+    with web_server(create_app(site_cfg, db, now=lambda: NOW), port) as base, \
+            httpx.Client(base_url=base, timeout=120, follow_redirects=True) as client:
+        r = post_form(client, "/signup", signup_form(
+            name="Greenacre Grounds", emails="g@example.org", regions="South West", value_min="", value_max="",
+            capabilities=GROUNDS.capabilities, keywords="grounds maintenance, grass cutting"))
+    page = soup(r)
+    assert page.find(id="preview-heading").get_text(strip=True) == "What you would have received in the last 4 weeks"
+    titles = [li.strong.get_text() for li in page.select("li.preview-item")]
+    assert titles[0] == "Grounds maintenance of parks and cemeteries"
+    assert "IT health check and penetration testing" not in titles

@@ -43,7 +43,9 @@ def _profiles(engine) -> list[Profile]:
 
 def test_a_post_without_the_csrf_token_is_refused_cookie_or_not(site):
     _, engine, client, _, _ = site
-    assert client.post("/signup", data=as_form(signup_form())).status_code == 403  # no cookie, no field
+    refused = client.post("/signup", data=as_form(signup_form()))  # no cookie, no field
+    assert refused.status_code == 403 and "This form has expired" in refused.text
+    assert "default-src 'none'" in refused.headers["content-security-policy"]
     token_of(client, "/signup")  # now the client holds the cookie
     assert client.post("/signup", data=as_form(signup_form())).status_code == 403
     assert client.post("/signup", data=as_form([("csrftoken", "forged"), *signup_form()])).status_code == 403

@@ -29,7 +29,7 @@ from matcher.digest.render import template_env
 from matcher.store import session_scope
 from matcher.store.champions import sync_config
 from matcher.web import desk, profile, signup, verdicts
-from matcher.web.pages import Pages
+from matcher.web.pages import SECURITY_HEADERS, Pages
 from matcher.web.security import RateLimits, with_csrf
 from matcher.web.site import Site
 
@@ -57,7 +57,14 @@ def create_app(cfg: Config, engine: Engine, now: Callable[[], datetime] = clock.
     ])
     from matcher.deliver.secrets import signing_key
 
-    return with_csrf(app, signing_key(cfg), secure_cookie=cfg.digest.public_base_url.startswith("https://"))
+    def refused() -> tuple[str, dict[str, str]]:
+        page = site.pages.error(403, "This form has expired",
+                                "For your safety, forms only work from the page they came from. Go back, reload the "
+                                "page, and send it again.")
+        return bytes(page.body).decode("utf-8"), dict(SECURITY_HEADERS)
+
+    return with_csrf(app, signing_key(cfg), secure_cookie=cfg.digest.public_base_url.startswith("https://"),
+                     failure_page=refused)
 
 
 def serve(cfg: Config, engine: Engine, host: str, port: int) -> None:

@@ -35,8 +35,18 @@ def _one_click_unsubscribe(scope: dict) -> bool:
     return bool(ONE_CLICK.match(scope.get("path", "")))
 
 
-def with_csrf(app, secret: str, secure_cookie: bool = False):  # noqa: ANN001, ANN201 - an ASGI app
-    """Wrap an ASGI app: POSTs need the csrftoken field (templates get it from request.scope['csrftoken']())."""
+def with_csrf(app, secret: str, secure_cookie: bool = False, failure_page=None):  # noqa: ANN001, ANN201 - ASGI app
+    """Wrap an ASGI app: POSTs need the csrftoken field (templates get it from request.scope['csrftoken']()).
+
+    `failure_page()` gives (html, headers) for the 403 a refused POST gets (default: asgi-csrf's plain one)."""
+
+    async def refused(scope, send, message_id) -> None:  # noqa: ANN001
+        html, headers = failure_page()
+        await send({"type": "http.response.start", "status": 403,
+                    "headers": [(b"content-type", b"text/html; charset=utf-8"),
+                                *((k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers.items())]})
+        await send({"type": "http.response.body", "body": html.encode("utf-8")})
+
     return asgi_csrf(
         app,
         signing_secret=hashlib.sha256(f"csrf\n{secret}".encode()).hexdigest(),
@@ -44,6 +54,7 @@ def with_csrf(app, secret: str, secure_cookie: bool = False):  # noqa: ANN001, A
         skip_if_scope=_one_click_unsubscribe,
         cookie_secure=secure_cookie,
         cookie_samesite="Strict",
+        send_csrf_failed=refused if failure_page else None,
     )
 
 

@@ -112,6 +112,7 @@ def routes(site: Site) -> list[Route]:
             data, expires = dict(row.data), row.expires_at
             preview = _preview(site, s, data, now)
         return pages.page("signup_pending", status, request=request, action=request.url.path, preview=preview,
+                          preview_weeks=cfg.web.preview_weeks,
                           expires=site.when(expires), saved=saved, **form_context(catalogue, f or ProfileForm.of_profile(data)))
 
     def pending_page(request: Request):
@@ -213,8 +214,16 @@ def _client(request: Request) -> str:
 
 
 def _preview(site: Site, session, data: dict, now):  # noqa: ANN001, ANN202
-    from matcher.web.preview import past_weeks
+    """The last weeks ranked for this profile, or None when the preview is switched off (web.preview_weeks = 0)."""
     from matcher.schema import ProfileSpec
+    from matcher.web.preview import PastWeeks, past_weeks
 
+    weeks = site.cfg.web.preview_weeks
+    if not weeks:
+        return None
     spec = ProfileSpec.model_validate({**data, "id": "signup-preview"})
-    return past_weeks(session, site.cfg, spec, now, site.encoder())
+    try:
+        return past_weeks(session, site.cfg, spec, now, site.encoder(), weeks)
+    except Exception as e:  # noqa: BLE001 - the page still works without its preview
+        log.warning("sign-up preview failed: %s: %s", type(e).__name__, e)
+        return PastWeeks([], 0, error="The preview is not available just now; your sign-up is not affected.")
