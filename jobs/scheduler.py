@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import threading
 from collections.abc import Callable
@@ -14,6 +15,7 @@ from sqlalchemy.engine import Engine
 
 from matcher.clock import utc_now
 from matcher.config import Config
+from matcher.store.leader import LeaderLock, leader_lock
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +57,10 @@ def build_scheduler(cfg: Config, engine: Engine, clock: Callable[[], datetime] =
 
 
 def run_forever(cfg: Config, engine: Engine, stop: threading.Event | None = None) -> None:
-    """Run the scheduler in the foreground until SIGTERM/SIGINT (or `stop` is set), then let running jobs finish."""
+    """Run the scheduler in the foreground until SIGTERM/SIGINT (or `stop` is set), then let running jobs finish.
+
+    Only the holder of the store's leader lock runs the jobs: a second process waits and takes over when the
+    first dies (matcher.store.leader)."""
     stop = stop or threading.Event()
 
     def _stop(signum: int, _frame: object) -> None:
@@ -65,13 +70,33 @@ def run_forever(cfg: Config, engine: Engine, stop: threading.Event | None = None
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, _stop)
         signal.signal(signal.SIGINT, _stop)
+    lock, every = leader_lock(engine), cfg.scheduler.leader_check_seconds
+    try:
+        while not stop.is_set():
+            if not lock.try_acquire():
+                log.warning("another `matcher run` leads on this store: waiting to take over (pid %d)", os.getpid())
+                while not stop.wait(every) and not lock.try_acquire():
+                    pass
+                if stop.is_set():
+                    break
+            log.warning("leader: this process (pid %d) polls and runs the weekly job", os.getpid())
+            _lead(cfg, engine, lock, stop, every)
+    finally:
+        lock.release()
+        log.warning("scheduler stopped")
+
+
+def _lead(cfg: Config, engine: Engine, lock: LeaderLock, stop: threading.Event, every: float) -> None:
+    """Run the jobs while the lock is ours; back to waiting if it is lost (the store connection dropped)."""
     scheduler = build_scheduler(cfg, engine)
     scheduler.start()
     for job in scheduler.get_jobs():
         log.warning("scheduled %s: next run %s", job.name, job.next_run_time)
     try:
-        while not stop.wait(1.0):
-            pass
+        while not stop.wait(every):
+            if not lock.held():
+                log.error("leader: lost the leader lock; stopping the jobs and waiting to lead again")
+                lock.release()
+                return
     finally:
         scheduler.shutdown(wait=True)
-        log.warning("scheduler stopped")

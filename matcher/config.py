@@ -233,6 +233,8 @@ class WebConfig(_Section):
 class SchedulerConfig(_Section):
     poll_every_minutes: int = Field(60, ge=1, le=7 * 24 * 60)
     misfire_grace_seconds: int = Field(3600, ge=1)
+    leader_check_seconds: float = Field(5, gt=0, le=600, description="a waiting `matcher run` tries to take over "
+                                        "this often; the leader checks it still holds the lock this often")
 
 
 class Config(_Section):

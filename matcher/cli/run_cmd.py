@@ -6,7 +6,7 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from matcher.cli.common import ConfigOption, NowOption, console, engine_for, load, parse_now_option
+from matcher.cli.common import ConfigOption, NowOption, console, engine_for, fail, load, parse_now_option
 
 
 def run(
@@ -22,8 +22,16 @@ def run(
     ensure_secret(cfg)
     if once:
         from jobs.pipeline import run_once
+        from matcher.store.leader import leader_lock
 
-        report = run_once(cfg, engine, parse_now_option(now))
+        lock = leader_lock(engine)
+        if not lock.try_acquire():
+            fail("a `matcher run` scheduler leads on this store: `run --once` would poll and send beside it; "
+                 "stop it first (or let it do the work)")
+        try:
+            report = run_once(cfg, engine, parse_now_option(now))
+        finally:
+            lock.release()
         console.print(f"poll: {report.poll}\nmatch: {report.match}\ndigest: {report.digest}", highlight=False)
         return
     from jobs.scheduler import run_forever
