@@ -12,7 +12,7 @@ from helpers_digest import NOW, make_config, store_for
 from sqlmodel import select
 from typer.testing import CliRunner
 
-from matcher.cli import app
+from matcher.cli import app, common
 from matcher.deliver.tokens import BadToken, ExpiredToken, LinkSigner
 from matcher.store import accounts, session_scope
 from matcher.store.models import ChampionMark, Feedback, Profile, Signup
@@ -23,7 +23,10 @@ SIGNUP = {"name": "Harbour Web", "email": "owner@harbour.example", "extra_emails
 
 
 @pytest.fixture
-def store(tmp_path):
+def store(tmp_path, monkeypatch):
+    # the console is made at import, so COLUMNS in the runner's env comes too late: widen it here
+    monkeypatch.setattr(common.console, "width", 200)
+    monkeypatch.setattr(common.err_console, "width", 200)
     cfg = make_config(tmp_path)
     engine = store_for(cfg)
     seed_champion_store(engine)
