@@ -2,10 +2,12 @@
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 import datetime as dt
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -15,7 +17,41 @@ class ConfigError(Exception):
 
 
 class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    # strict: `enabled = "off"` or `port = "25"` is an error naming the key, never quietly converted
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, strict=True)
+
+
+def mask_url(url: str) -> str:
+    """The URL with any password replaced by ***, for printing and logs."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return re.sub(r"(//[^/:@]*:)[^@/]*@", r"\1***@", url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.rsplit("@", 1)
+    user = netloc[0].split(":", 1)[0]
+    return urlunsplit(parts._replace(netloc=f"{user}:***@{netloc[1]}"))
+
+
+def http_url_problem(v: str) -> str | None:
+    """Why `v` is not an absolute http(s) URL with a host, or None."""
+    try:
+        parts = urlsplit(v)
+        parts.port  # noqa: B018 - raises for a port that is not a number
+    except ValueError as e:
+        return f"is not a URL ({e})"
+    if parts.scheme not in ("http", "https"):
+        return "must be an absolute http:// or https:// URL"
+    if not parts.hostname:
+        return "must name a host (e.g. https://matcher.example.org)"
+    if any(c.isspace() or ord(c) < 32 for c in v):
+        return "must not contain spaces or control characters"
+    return None
+
+
+# sender domains that can never receive mail or pass SPF/DMARC (RFC 2606, RFC 6761, RFC 6762)
+RESERVED_MAIL_SUFFIXES = (".invalid", ".test", ".example", ".localhost", ".local", ".internal")
 
 
 class DatabaseConfig(_Section):
@@ -53,8 +89,8 @@ class SourceConfig(_Section):
     @field_validator("base_url")
     @classmethod
     def _http_url(cls, v: str) -> str:
-        if not v.startswith(("http://", "https://")):
-            raise ValueError("must start with http:// or https://")
+        if problem := http_url_problem(v):
+            raise ValueError(problem)
         return v.rstrip("/")
 
 
@@ -129,7 +165,7 @@ WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 class DigestConfig(_Section):
     weekday: Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"] = "mon"
-    time: dt.time = dt.time(7, 30)
+    time: dt.time = Field(dt.time(7, 30), strict=False, description="local time of the weekly run (HH:MM[:SS])")
     timezone: str = "Europe/London"
     max_items: int = Field(10, ge=1, le=100)
     send_empty: bool = False
@@ -138,6 +174,45 @@ class DigestConfig(_Section):
     subject: str = "Your public-sector opportunities for the week of {week_start}"
     public_base_url: str = Field("http://127.0.0.1:8080", description="where the unsubscribe/feedback links point")
     max_attempts: int = Field(5, ge=1, le=50)
+
+    @field_validator("public_base_url")
+    @classmethod
+    def _public_url(cls, v: str) -> str:
+        if problem := http_url_problem(v):
+            raise ValueError(problem + "; the unsubscribe and feedback links in every email start with it")
+        if urlsplit(v).query or urlsplit(v).fragment:
+            raise ValueError("must not have a query string or fragment")
+        return v
+
+    @field_validator("from_address")
+    @classmethod
+    def _sender(cls, v: str) -> str:
+        from email.headerregistry import Address
+        from email.utils import parseaddr
+
+        from email_validator import EmailNotValidError, validate_email
+
+        if any(c in v for c in "\r\n\0"):
+            raise ValueError("must be on one line")
+        name, addr = parseaddr(v)
+        if not addr or "@" not in addr:
+            raise ValueError("must be an email address, e.g. 'SME Opportunity Matcher <alerts@example.org>'")
+        local, _, domain = addr.rpartition("@")
+        reserved = domain.lower().endswith(RESERVED_MAIL_SUFFIXES) or domain.lower() == "localhost"
+        if reserved and not re.fullmatch(r"[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?", domain):
+            raise ValueError(f"{addr!r} is not a valid email address: the domain is not a host name")
+        try:  # a reserved domain (fine for the outbox; smtp mode refuses it below) is checked for syntax only
+            validate_email(f"{local}@example.org" if reserved else addr, check_deliverability=False,
+                           globally_deliverable=False)
+            Address(display_name=name, addr_spec=addr)
+        except (EmailNotValidError, ValueError) as e:
+            raise ValueError(f"{addr!r} is not a valid email address: {e}") from None
+        return v
+
+    def sender_domain(self) -> str:
+        from email.utils import parseaddr
+
+        return parseaddr(self.from_address)[1].rpartition("@")[2].lower()
 
     @field_validator("timezone")
     @classmethod
@@ -153,7 +228,7 @@ class DigestConfig(_Section):
 
 class DeliveryConfig(_Section):
     mode: Literal["outbox", "smtp"] = "outbox"
-    outbox_dir: Path = Path("outbox")
+    outbox_dir: Path = Field(Path("outbox"), strict=False)
     smtp_host: str = "127.0.0.1"
     smtp_port: int = Field(25, ge=1, le=65535)
     starttls: bool = False
@@ -189,7 +264,7 @@ class DeliveryConfig(_Section):
 
 class SecretsConfig(_Section):
     secret_env: str = Field("MATCHER_SECRET_KEY", description="environment variable holding the link-signing key")
-    secret_file: Path = Field(Path(".matcher-secret"), description="file holding the key when the variable is unset")
+    secret_file: Path = Field(Path(".matcher-secret"), strict=False, description="file holding the key when the variable is unset")
 
 
 class ChampionConfig(_Section):
@@ -250,7 +325,7 @@ class Config(_Section):
     champions: list[ChampionConfig] = Field(default_factory=list, description="[[champions]] name, email")
 
     # where the file was read from; relative paths in it resolve against its folder
-    base_dir: Path = Field(default=Path("."), exclude=True)
+    base_dir: Path = Field(default=Path("."), exclude=True, strict=False)
 
     @field_validator("sources")
     @classmethod
@@ -266,6 +341,15 @@ class Config(_Section):
             if problem := window_problem(name, src.window_hours):
                 raise ValueError(problem)
         return v
+
+    @model_validator(mode="after")
+    def _smtp_needs_a_real_sender(self) -> "Config":
+        if self.delivery.mode == "smtp":
+            domain = self.digest.sender_domain()
+            if "." not in domain or domain.endswith(RESERVED_MAIL_SUFFIXES) or domain in ("localhost", "invalid"):
+                raise ValueError(f"digest.from_address: the sender domain {domain!r} cannot send real mail; "
+                                 "delivery.mode = \"smtp\" needs your own domain (with SPF/DKIM set up for the relay)")
+        return self
 
     def path(self, p: Path) -> Path:
         return p if p.is_absolute() else (self.base_dir / p)
@@ -286,6 +370,8 @@ def _format_errors(err: ValidationError, where: str) -> str:
         if e["type"] == "extra_forbidden":
             msg = "unknown key"
         got = e.get("input")
+        if isinstance(got, str) and "://" in got:
+            got = mask_url(got)  # a database URL's password never reaches the screen
         shown = "" if e["type"] == "extra_forbidden" or isinstance(got, dict) else f" (got {got!r})"
         lines.append(f"{where}: {key}: {msg}{shown}")
     return "\n".join(lines)
@@ -294,12 +380,23 @@ def _format_errors(err: ValidationError, where: str) -> str:
 def load_config(path: str | Path | None = None, overrides: dict | None = None) -> Config:
     """Read, validate and return the config. Raises ConfigError naming the file and key."""
     p = Path(path) if path else Path("config.toml")
+    if p.is_dir():
+        raise ConfigError(f"{p}: is a folder, not a config file")
     if not p.exists():
         raise ConfigError(f"{p}: config file not found")
     try:
-        data = tomllib.loads(p.read_text(encoding="utf-8"))
+        raw = p.read_bytes()
+    except OSError as e:
+        raise ConfigError(f"{p}: cannot be read ({e.strerror or e})") from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = raw[: e.start].count(b"\n") + 1
+        raise ConfigError(f"{p}: line {line}: not UTF-8 text (byte 0x{raw[e.start]:02x}); save it as UTF-8") from None
+    try:
+        data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
-        raise ConfigError(f"{p}: not valid TOML: {e}") from e
+        raise ConfigError(f"{p}: not valid TOML: {e}") from None
     if overrides:
         data = _merge(data, overrides)
     return config_from_dict(data, where=str(p), base_dir=p.resolve().parent)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from datetime import datetime
 import re
 from typing import Any, Literal
@@ -120,6 +121,15 @@ class NoticeRecord(BaseModel):
         return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
 
 
+# the longest text accepted per profile field (capabilities: a few pages; one capability text is then quoted in
+# an email at most once, in a bounded excerpt: see matcher.digest.render)
+PROFILE_LIMITS = {"id": 100, "name": 200, "email": 254, "capabilities": 5000, "keywords": 100, "regions": 100,
+                  "exclude": 100}
+MAX_LIST_ITEMS = 50
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+_CONTROL_MULTILINE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")  # tabs and line breaks allowed
+
+
 class ProfileSpec(BaseModel):
     """An SME's capability profile as registered (and as imported from JSON/CSV)."""
 
@@ -146,6 +156,23 @@ class ProfileSpec(BaseModel):
         if not v or not str(v).strip():
             raise ValueError("must not be empty")
         return str(v).strip()
+
+    @field_validator("id", "name", "email", "capabilities", "keywords", "regions", "exclude", mode="after")
+    @classmethod
+    def _sane_text(cls, v: Any, info: Any) -> Any:
+        """Sizes the store, the matcher and an email can carry; no NUL or control characters anywhere, and none
+        that would break an email header (CR, LF, ...) in the name, the id or the address."""
+        limit, multiline = PROFILE_LIMITS[info.field_name], info.field_name == "capabilities"
+        for text in v if isinstance(v, list) else [v]:
+            if len(text) > limit:
+                raise ValueError(f"is {len(text):,} characters long; at most {limit:,}")
+            bad = _CONTROL_MULTILINE.search(text) if multiline else _CONTROL.search(text)
+            if bad:
+                raise ValueError(f"contains the control character U+{ord(bad.group()):04X} at position {bad.start() + 1}"
+                                 + ("" if multiline else " (line breaks and control characters are not allowed here)"))
+        if isinstance(v, list) and len(v) > MAX_LIST_ITEMS:
+            raise ValueError(f"has {len(v)} entries; at most {MAX_LIST_ITEMS}")
+        return v
 
     @field_validator("email")
     @classmethod

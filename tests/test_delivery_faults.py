@@ -274,3 +274,15 @@ def test_the_scheduler_s_retry_job_sends_what_a_killed_sender_left_behind(tmp_pa
         nothing = retry_undelivered(cfg, engine, NOW + timedelta(hours=3))
     assert result.outcomes == {"sent": 2} and nothing.outcomes == {}
     assert sorted(m["To"].addresses[0].addr_spec for m in server.messages) == ["sme00@example.org", "sme01@example.org"]
+
+
+def test_a_digest_that_fails_in_a_run_is_not_tried_again_in_that_run(tmp_path):
+    handler = FaultyHandler()
+    handler.data_reply = "451 4.3.0 try later"
+    with faulty_smtp(handler) as (server, port):
+        cfg = _cfg(tmp_path, port, connections=1)
+        engine = store_for(cfg)
+        _seed(engine, 1)
+        report = digest_job(cfg, engine, NOW, transport=SmtpTransport(cfg.delivery, tries=1, wait_seconds=0))
+    assert report.delivery.outcomes == {"failed": 1} and server.datas == 1
+    assert _digests(engine)["sme00"].attempts == 1

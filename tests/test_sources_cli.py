@@ -33,7 +33,7 @@ def _write_config(tmp_path, sources: dict) -> None:
 
 def test_poll_command_prints_a_summary_and_status_shows_the_store(tmp_path, replay, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr(common.console, "width", 200)  # a wide terminal, so no column is cut short
+    monkeypatch.setattr(common.console, "_width", 200)  # a wide terminal (undone after: the width is not pinned)
     _write_config(tmp_path, {
         "contracts_finder": {"base_url": replay.url, "stages": ["tender", "award"], **FAST},
         "digital_marketplace": {"base_url": replay.url, "enabled": False, **FAST},

@@ -5,11 +5,19 @@ from pathlib import Path
 
 import typer
 from rich.console import Console
+from rich.text import Text
 
-from matcher.config import Config, ConfigError, load_config
+from matcher.config import Config, ConfigError, load_config, mask_url
 
-console = Console()
-err_console = Console(stderr=True)
+# markup off: notice titles, profile ids and file contents are printed as they are, never read as [style] tags
+# (style with rich.text.Text, or `styled` below)
+console = Console(markup=False)
+err_console = Console(stderr=True, markup=False)
+
+
+def styled(style: str, label: str, rest: str = "") -> Text:
+    """`label` in `style`, then `rest` as plain text."""
+    return Text(label, style=style) + Text(rest)
 
 ConfigOption = typer.Option(Path("config.toml"), "--config", "-c", help="Config file to use.", show_default=True)
 
@@ -19,7 +27,7 @@ def load(path: Path) -> Config:
     try:
         return load_config(path)
     except ConfigError as e:
-        err_console.print(f"[bold red]config error[/]\n{e}", highlight=False, markup=True, soft_wrap=True)
+        err_console.print(styled("bold red", "config error", f"\n{e}"), highlight=False, soft_wrap=True)
         raise typer.Exit(2) from None
 
 
@@ -33,12 +41,12 @@ def engine_for(cfg: Config):
     try:
         ensure_current(engine)
     except SchemaError as e:
-        fail(f"{cfg.database_url()}: {e}")
+        fail(f"{mask_url(cfg.database_url())}: {e}")
     return engine
 
 
 def fail(message: str, code: int = 1) -> None:
-    err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    err_console.print(styled("bold red", "error:", f" {message}"), highlight=False, soft_wrap=True)
     raise typer.Exit(code)
 
 

@@ -6,8 +6,10 @@ from pathlib import Path
 
 import typer
 from rich.table import Table
+from rich.text import Text
 from sqlmodel import select
 
+from matcher.config import mask_url
 from matcher.cli.common import ConfigOption, console, engine_for, err_console, fail, load
 
 profiles_app = typer.Typer(help="Register and manage SME capability profiles.", no_args_is_help=True)
@@ -23,6 +25,9 @@ def config_check(
     """Validate a config file and print the effective config, defaults filled in."""
     cfg = load(file or config)
     data = cfg.model_dump(mode="json", exclude={"base_dir"})
+    data["database"]["url"] = mask_url(data["database"]["url"])  # passwords in URLs are never printed
+    for source in data.get("sources", {}).values():
+        source["base_url"] = mask_url(source["base_url"])
     console.print(f"# {file or config}: OK", highlight=False)
     console.print(_to_toml(data), highlight=False, markup=False)
 
@@ -44,21 +49,22 @@ def _to_toml(data: dict, prefix: str = "") -> str:
 
 
 @profiles_app.command("import")
-def profiles_import(file: Path = typer.Argument(..., exists=True, dir_okay=False), config: Path = ConfigOption) -> None:
+def profiles_import(file: Path = typer.Argument(..., help="A .json or .csv file."), config: Path = ConfigOption) -> None:
     """Import profiles from JSON (eval profiles.json format) or CSV with the same columns."""
-    from matcher.store.profiles import read_profiles, save_profile
     from matcher.store import session_scope
+    from matcher.store.profiles import ProfileFileError, read_profiles, save_profiles
 
     cfg = load(config)
-    report = read_profiles(file)
-    for err in report.errors:
-        err_console.print(f"[yellow]skipped[/] {err}", highlight=False, soft_wrap=True)
-    counts = {"added": 0, "updated": 0}
+    try:
+        report = read_profiles(file)
+    except ProfileFileError as e:
+        fail(str(e), 2)
     with session_scope(engine_for(cfg)) as s:
-        for spec in report.profiles:
-            counts[save_profile(s, spec)] += 1
-    console.print(f"{counts['added']} added, {counts['updated']} updated, {len(report.errors)} rejected")
-    if report.errors and not report.profiles:
+        counts = save_profiles(s, report, str(file))
+    for err in report.errors:
+        err_console.print(Text("skipped ", style="yellow") + Text(err), highlight=False, soft_wrap=True)
+    console.print(f"{counts['added']} added, {counts['updated']} updated, {len(report.errors)} rejected", highlight=False)
+    if report.errors and not (counts["added"] or counts["updated"]):
         raise typer.Exit(1)
 
 
@@ -177,8 +183,13 @@ def init(config: Path = ConfigOption) -> None:
 
     cfg = load(config)
     upgrade_store(cfg)
-    where = ensure_secret(cfg)
-    console.print(f"store ready: {cfg.database_url()}\nlink-signing key: {where}", highlight=False)
+    from matcher.config import ConfigError
+
+    try:
+        where = ensure_secret(cfg)
+    except ConfigError as e:
+        fail(str(e), 2)
+    console.print(f"store ready: {mask_url(cfg.database_url())}\nlink-signing key: {where}", highlight=False)
 
 
 def register(app: typer.Typer) -> None:

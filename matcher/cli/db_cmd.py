@@ -5,6 +5,7 @@ from pathlib import Path
 
 import typer
 
+from matcher.config import mask_url
 from matcher.cli.common import ConfigOption, console, fail, load
 from matcher.config import Config
 
@@ -19,7 +20,7 @@ def upgrade_store(cfg: Config) -> None:
     try:
         before, after = upgrade(make_engine(cfg.database_url()))
     except SchemaError as e:
-        fail(f"{cfg.database_url()}: {e}")
+        fail(f"{mask_url(cfg.database_url())}: {e}")
     if before == after:
         console.print(f"schema: at revision {after} (this release's)", highlight=False)
     else:

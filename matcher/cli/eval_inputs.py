@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from matcher.cli.common import err_console, fail
+from matcher.cli.common import err_console, fail, styled
 
 
 def _notice_files(paths: list[Path]) -> list[Path]:
@@ -28,7 +28,7 @@ def read_eval_set(profiles: Path, qrels: Path, notices: list[Path]):
 
     read = read_profiles(profiles)
     for err in read.errors:
-        err_console.print(f"[yellow]skipped[/] {err}", highlight=False, soft_wrap=True)
+        err_console.print(styled("yellow", "skipped", f" {err}"), highlight=False, soft_wrap=True)
     if not read.profiles:
         fail(f"--profiles: no usable profile in {profiles}", 2)
     try:

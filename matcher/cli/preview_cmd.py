@@ -9,7 +9,7 @@ import typer
 from rich.text import Text
 from rich.table import Table
 
-from matcher.cli.common import ConfigOption, NowOption, console, engine_for, err_console, fail, load, parse_now_option
+from matcher.cli.common import ConfigOption, NowOption, console, engine_for, err_console, fail, load, parse_now_option, styled
 
 
 def preview_cmd(
@@ -58,7 +58,7 @@ def preview_cmd(
             if len(items) > show:
                 console.print(f"{sme.profile_id} {sign} ... {len(items) - show} more", highlight=False)
     for err in report.errors:
-        err_console.print(f"[yellow]skipped[/] {err}", highlight=False, soft_wrap=True)
+        err_console.print(styled("yellow", "skipped", f" {err}"), highlight=False, soft_wrap=True)
     console.print("Nothing was written. A score of - is below that setting's threshold or filtered out."
                   + (f" {report.embedded_now} text(s) missing from the vector cache were embedded for this preview only."
                      if report.embedded_now else ""), highlight=False)

@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from matcher.cli.common import ConfigOption, NowOption, console, engine_for, err_console, fail, load, parse_now_option
+from matcher.cli.common import ConfigOption, NowOption, console, engine_for, err_console, fail, load, parse_now_option, styled
 from matcher.cli.eval_inputs import read_eval_set, vector_encoder
 
 
@@ -33,7 +33,7 @@ def match_cmd(
     if report.excluded:
         console.print("filtered out: " + ", ".join(f"{n} {why}" for why, n in report.excluded.most_common(6)), highlight=False)
     for err in report.errors:
-        err_console.print(f"[yellow]skipped[/] {err}", highlight=False, soft_wrap=True)
+        err_console.print(styled("yellow", "skipped", f" {err}"), highlight=False, soft_wrap=True)
     console.print(str(report), highlight=False)
     if report.errors and not report.per_profile:
         raise typer.Exit(1)

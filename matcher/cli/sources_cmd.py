@@ -6,10 +6,10 @@ from pathlib import Path
 
 import typer
 from rich import box
-from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
-from matcher.cli.common import ConfigOption, NowOption, console, engine_for, err_console, fail, load, parse_now_option
+from matcher.cli.common import ConfigOption, NowOption, console, engine_for, err_console, fail, load, parse_now_option, styled
 
 sources_app = typer.Typer(help="The procurement portals polled.", no_args_is_help=True)
 replay_app = typer.Typer(help="The loopback replay server (recorded portal responses).", no_args_is_help=True)
@@ -47,13 +47,13 @@ def poll(
     table = _table("source", "result", "windows", "pages", "requests", "new", "updated", "merged", "same", "quarantined",
                    "watermark", title=f"Poll as of {_when(when)} UTC (merged: copies of notices from another portal)")
     for r in reports:
-        table.add_row(r.source, "[red]failed[/]" if r.error else "ok", f"{r.windows_done}/{r.windows}", str(r.pages),
+        table.add_row(r.source, Text("failed", style="red") if r.error else "ok", f"{r.windows_done}/{r.windows}", str(r.pages),
                       str(r.requests), str(r.inserted), str(r.updated), str(r.merged), str(r.unchanged),
                       str(r.quarantined), _when(r.watermark))
     console.print(table)
     for r in reports:
         if r.error:
-            err_console.print(f"[red]{r.source}[/]: {escape(r.error)}", highlight=False, soft_wrap=True)
+            err_console.print(styled("red", r.source, f": {r.error}"), highlight=False, soft_wrap=True)
     if any(r.error for r in reports):
         raise typer.Exit(1)
 
@@ -84,10 +84,10 @@ def status(config: Path = ConfigOption) -> None:
         failing = bool(wm and wm.last_error and (wm.last_success_at is None
                                                  or (wm.last_error_at and wm.last_error_at >= wm.last_success_at)))
         if failing:
-            errors.append(f"[red]{name}[/] failed at {_when(wm.last_error_at)}: {escape(wm.last_error)}")
+            errors.append(styled("red", name, f" failed at {_when(wm.last_error_at)}: {wm.last_error}"))
         state = "" if src and src.enabled else " (disabled)" if src else " (not configured)"
-        last_error = f"{_when(wm.last_error_at)} {escape(_short(wm.last_error))}" if wm and wm.last_error else "-"
-        table.add_row(f"[red]{name}[/]{state}" if failing else name + state, _when(wm.last_success_at if wm else None),
+        last_error = f"{_when(wm.last_error_at)} {_short(wm.last_error)}" if wm and wm.last_error else "-"
+        table.add_row(styled("red", name, state) if failing else name + state, _when(wm.last_success_at if wm else None),
                       _when(wm.position if wm else None), str(notices.get(name, 0)), str(merged.get(name, 0)),
                       str(held.get(name, 0)), last_error)
     console.print(table)

@@ -25,7 +25,7 @@ from matcher.config import Config
 from matcher.store import claims
 from matcher.store.models import Digest, Match, Notice, Profile, utcnow
 from matcher.store.profiles import active_profiles
-from matcher.digest.render import DigestView, build_message, mail_domain, make_item
+from matcher.digest.render import DigestView, build_message, mail_domain, make_item, quote_once
 from matcher.deliver.tokens import LinkSigner
 
 log = logging.getLogger(__name__)
@@ -219,7 +219,7 @@ def make_view(cfg: Config, profile: Profile, week: str, rows: list[tuple[Match, 
         profile_name=profile.name,
         week=week,
         week_start=f"{start.day} {start:%B %Y}",
-        items=[make_item(m, n, cfg, now, signer) for m, n in rows],
+        items=quote_once([make_item(m, n, cfg, now, signer) for m, n in rows]),
         unsubscribe_url=signer.unsubscribe_url(profile.id),
         profile_url=signer.profile_url(profile.id),
     )

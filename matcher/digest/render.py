@@ -127,6 +127,31 @@ def format_when(when: datetime, tz: str) -> str:
     return f"{local:%a} {local.day} {local:%b %Y, %H:%M}"
 
 
+QUOTE_MAX_CHARS = 300  # a capability phrase quoted in full (once per email)
+REQUOTE_MAX_CHARS = 60  # the same phrase when an earlier item already quoted it
+
+
+def shorten(text: str, limit: int) -> str:
+    """`text` cut at a word boundary to at most `limit` characters, with an ellipsis when cut."""
+    if len(text) <= limit:
+        return text
+    cut = text[: limit - 1].rsplit(" ", 1)[0] if " " in text[: limit - 1] else text[: limit - 1]
+    return cut.rstrip(" ,;.") + "…"
+
+
+def quote_once(items: list["DigestItem"]) -> list["DigestItem"]:
+    """Each capability phrase is quoted in full (up to QUOTE_MAX_CHARS) the first time an email lists it, and only
+    shortened after that, so a long capability text cannot fill an email ten times over."""
+    seen: set[str] = set()
+    for item in items:
+        quoted = []
+        for phrase in item.capabilities:
+            quoted.append(shorten(phrase, REQUOTE_MAX_CHARS if phrase in seen else QUOTE_MAX_CHARS))
+            seen.add(phrase)
+        item.capabilities = quoted
+    return items
+
+
 def explanation_strings(value: Any, limit: int | None = 12) -> list[str]:
     """Explanation lists may be missing, a single string, or hold odd types: keep the non-empty strings
     (at most `limit`; None keeps all)."""

@@ -47,7 +47,8 @@ def claim_batch(session: Session, week: str | None, limit: int, token: str, leas
     """Claim up to `limit` claimable digests of `week` (None: any week), committed. Returns (their ids, how many
     of them had an unknown outcome: handed over by a sender that then died)."""
     now = utcnow()
-    pick = select(Digest.id).where(claimable(now, lease))
+    # a run never takes back what it already tried (a digest that failed in this run waits for the next one)
+    pick = select(Digest.id).where(claimable(now, lease), or_(col(Digest.claim_token).is_(None), Digest.claim_token != token))
     if week is not None:
         pick = pick.where(Digest.week == week)
     pick = pick.order_by(Digest.id).limit(limit)

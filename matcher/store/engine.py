@@ -16,7 +16,7 @@ def make_engine(url: str) -> Engine:
         db_file = url.split(":///", 1)[-1]
         if db_file and ":memory:" not in db_file:
             Path(db_file).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"timeout": 30})
+        engine = create_engine(url, connect_args={"timeout": 30}, hide_parameters=True)
 
         @event.listens_for(engine, "connect")
         def _pragmas(conn, _record):  # noqa: ANN001
@@ -26,7 +26,7 @@ def make_engine(url: str) -> Engine:
             cur.close()
 
         return engine
-    return create_engine(url, pool_pre_ping=True)
+    return create_engine(url, pool_pre_ping=True, hide_parameters=True)  # errors never print row values
 
 
 def init_db(engine: Engine) -> None:

@@ -2,11 +2,13 @@
 from __future__ import annotations
 
 import csv
+import io
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from pydantic import ValidationError
+from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session, select
 
 from matcher.store.models import Profile, utcnow
@@ -19,6 +21,7 @@ CSV_COLUMNS = ("id", "name", "email", "capabilities", "keywords", "cpv", "region
 class ImportReport:
     profiles: list[ProfileSpec] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+    lines: list[int] = field(default_factory=list)  # the line each profile starts on
 
 
 def _why(e: ValidationError) -> str:
@@ -26,8 +29,8 @@ def _why(e: ValidationError) -> str:
 
 
 def _line_numbers(text: str, count: int) -> list[int]:
-    """The line on which each top-level object of a JSON list starts."""
-    lines, depth, line, in_str, esc = [], 0, 1, False, False
+    """The line on which each top-level entry of a JSON list starts (objects or not)."""
+    lines, depth, line, in_str, esc, expect = [], 0, 1, False, False, False
     for ch in text:
         if ch == "\n":
             line += 1
@@ -36,28 +39,73 @@ def _line_numbers(text: str, count: int) -> list[int]:
             if ch == '"' and not esc:
                 in_str = False
             continue
+        if depth == 1 and expect and not ch.isspace() and ch not in ",]":
+            lines.append(line)
+            expect = False
         if ch == '"':
             in_str, esc = True, False
         elif ch in "[{":
             depth += 1
-            if depth == 2 and ch == "{":
-                lines.append(line)
+            if depth == 1:
+                expect = True
         elif ch in "]}":
             depth -= 1
+        elif ch == "," and depth == 1:
+            expect = True
     return lines + [0] * (count - len(lines))
 
 
+def read_text(path: Path) -> str:
+    """The file's text, or ProfileFileError with one clear line (missing, a folder, unreadable, not UTF-8)."""
+    if path.is_dir():
+        raise ProfileFileError(f"{path}: is a folder, not a profiles file")
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise ProfileFileError(f"{path}: file not found") from None
+    except OSError as e:
+        raise ProfileFileError(f"{path}: cannot be read ({e.strerror or e})") from None
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        line = data[: e.start].count(b"\n") + 1
+        raise ProfileFileError(f"{path}: line {line}: not UTF-8 text (byte 0x{data[e.start]:02x}); save it as UTF-8") from None
+
+
+class ProfileFileError(ValueError):
+    """A profiles file that cannot be read at all; the message is one line naming the file."""
+
+
+def _ident(row: dict) -> str:
+    value = row.get("id")
+    if not isinstance(value, str) or not value.strip():
+        return "?"
+    shown = value.strip()
+    return repr(shown[:40] + "…" if len(shown) > 40 else shown)
+
+
 def read_profiles(path: Path) -> ImportReport:
-    """Parse a JSON list (the eval profiles.json format) or a CSV with the same columns."""
+    """Parse a JSON list (the eval profiles.json format) or a CSV with the same columns (quoted cells may hold
+    line breaks). Raises ProfileFileError for a file that cannot be read at all."""
     report = ImportReport()
-    text = path.read_text(encoding="utf-8-sig")
+    text = read_text(path)
     if path.suffix.lower() == ".csv":
-        reader = csv.DictReader(text.splitlines())
+        reader = csv.DictReader(io.StringIO(text, newline=""))
         missing = {"id", "name", "email", "capabilities"} - set(reader.fieldnames or [])
         if missing:
             report.errors.append(f"{path}: line 1: missing column(s) {', '.join(sorted(missing))}")
             return report
-        rows = [(reader.line_num, row) for row in reader]
+        rows = []
+        try:
+            while True:
+                start = reader.line_num + 1
+                try:
+                    row = next(reader)
+                except StopIteration:
+                    break
+                rows.append((start, {k: v for k, v in row.items() if isinstance(k, str)}))
+        except csv.Error as e:
+            report.errors.append(f"{path}: line {reader.line_num}: not valid CSV: {e}; the rows after it are not read")
     else:
         try:
             data = json.loads(text)
@@ -79,15 +127,34 @@ def read_profiles(path: Path) -> ImportReport:
         try:
             spec = ProfileSpec.model_validate(clean)
         except ValidationError as e:
-            ident = row.get("id") or "?"
-            report.errors.append(f"{path}: line {line} (profile {ident}): {_why(e)}")
+            report.errors.append(f"{path}: line {line} (profile {_ident(row)}): {_why(e)}")
             continue
         if spec.id in seen:
             report.errors.append(f"{path}: line {line}: duplicate profile id {spec.id!r}; the first one is kept")
             continue
         seen.add(spec.id)
         report.profiles.append(spec)
+        report.lines.append(line)
     return report
+
+
+def save_profiles(session: Session, report: ImportReport, where: str) -> dict[str, int]:
+    """Save each valid profile in a savepoint of its own: a row the database refuses is reported (line, id, the
+    kind of error; never the row's values) and costs no other row. Commits."""
+    counts = {"added": 0, "updated": 0, "rejected": 0}
+    for line, spec in zip(report.lines, report.profiles, strict=True):
+        try:
+            with session.begin_nested():
+                outcome = save_profile(session, spec)
+                session.flush()
+        except SQLAlchemyError as e:
+            cause = type(getattr(e, "orig", None) or e).__name__
+            report.errors.append(f"{where}: line {line} (profile {_ident({'id': spec.id})}): the database refused it ({cause})")
+            counts["rejected"] += 1
+            continue
+        counts[outcome] += 1
+    session.commit()
+    return counts
 
 
 def save_profile(session: Session, spec: ProfileSpec) -> str:
