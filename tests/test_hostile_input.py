@@ -145,7 +145,7 @@ def test_csv_keeps_line_breaks_in_quoted_cells_and_reports_the_line_a_row_starts
     report = read_profiles(path)
     assert [p.id for p in report.profiles] == ["a", "c"]
     assert report.profiles[0].capabilities == "Line one\nline two\r\nline three"
-    assert report.errors == [report.errors[0]] and f"{path}: line 5 (profile 'b'): email:" in report.errors[0]
+    assert report.errors == [report.errors[0]] and f"{path}: line 5 (profile b): email:" in report.errors[0]
     assert report.lines == [2, 7]
 
 
@@ -156,7 +156,7 @@ def test_json_errors_name_the_right_line_after_a_non_object_entry(tmp_path):
                     '   "capabilities": "x"}\n]\n')
     report = read_profiles(path)
     assert report.errors[:2] == [f"{path}: line 2: expected an object", f"{path}: line 3: expected an object"]
-    assert report.errors[2].startswith(f"{path}: line 6 (profile 'b'): email:")
+    assert report.errors[2].startswith(f"{path}: line 6 (profile b): email:")
     assert report.lines == [4]
 
 

@@ -81,7 +81,7 @@ def _ident(row: dict) -> str:
     if not isinstance(value, str) or not value.strip():
         return "?"
     shown = value.strip()
-    return repr(shown[:40] + "…" if len(shown) > 40 else shown)
+    return shown[:40] + "…" if len(shown) > 40 else shown
 
 
 def read_profiles(path: Path) -> ImportReport:
