@@ -168,5 +168,8 @@ def test_notices_list_and_sources_status_show_each_opportunity_once(tmp_path, re
     link_keys = [link["key"] for n in notices for link in n["links"] if link["key"] != n["key"]]
     assert len(link_keys) == len(set(link_keys)) == 47 and all(k.startswith("ocds-h6vhtk-") for k in link_keys)
     status = runner.invoke(app, ["sources", "status", "--config", "config.toml"])
-    rows = {line.split()[0]: line.split() for line in status.output.splitlines() if line.split()[:1] in ([FTS], [S2W])}
+    rows: dict[str, list[str]] = {}
+    for line in status.output.splitlines():  # the sources table (the notice-id table follows it)
+        if line.split()[:1] in ([FTS], [S2W]):
+            rows.setdefault(line.split()[0], line.split())
     assert rows[S2W][5:8] == ["89", "0", "0"] and rows[FTS][5:8] == ["0", "47", "0"]  # notices, merged, quarantined

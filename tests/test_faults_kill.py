@@ -91,3 +91,51 @@ def test_a_killed_poll_resumes_from_its_watermark_and_loses_nothing(source, tmp_
     assert notices == expected and rows == len(expected) and held == []
     assert set(partial) <= set(notices)
     engine.dispose()
+
+
+def test_a_find_a_tender_poll_killed_mid_split_resumes_with_nothing_lost(tmp_path):
+    """A CONSTRUCTED busy day (matcher.replay.fts_busy): full first pages split their windows; the poll is killed
+    while it reads the halves of a split window, so its watermark stands inside a 6-hour window."""
+    from datetime import date
+
+    from sqlmodel import select
+
+    from matcher.replay import start_replay
+    from matcher.replay.fts_busy import busy_days
+    from matcher.store.models import SourceRelease
+
+    data = busy_days(date(2026, 9, 14), days=1, per_day=400)
+    now = data.until
+    case = dict(days=1, options={"page_size": 100, "window_hours": 6})
+    path = "/api/1.0/ocdsReleasePackages"
+    with start_replay(fts=data.fts_data()) as server:
+        _write_config(tmp_path, FTS, server.base_url(FTS), case)
+        poll = subprocess.Popen([sys.executable, "-c", POLL_SCRIPT, FTS, now.isoformat()],
+                                cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        try:
+            # 00-06 UK is one short page; 06-12 is full, so its halves and quarters follow: kill among them
+            deadline = time.monotonic() + 120
+            while server.hits(path) < 6 and poll.poll() is None and time.monotonic() < deadline:
+                time.sleep(0.002)
+            assert poll.poll() is None, f"the poll ended before it could be killed: {poll.stderr.read().decode()[-2000:]}"
+            poll.kill()
+        finally:
+            poll.wait(timeout=30)
+        assert poll.returncode == -9
+
+        cfg = load_config(tmp_path / "config.toml")
+        engine = make_engine(cfg.database_url())
+        with Session(engine) as s:
+            killed_at = as_utc(s.get(Watermark, FTS).position)
+            partial = set(s.exec(select(SourceRelease.ocid, SourceRelease.release_id)).all())
+        first = now - timedelta(days=1)
+        assert first < killed_at < now and (killed_at - first) % timedelta(hours=6)  # inside a split window
+        assert partial < data.keys  # it really stopped partway
+
+        (resumed,) = poll_job(cfg, engine, now, [FTS])
+        assert resumed.complete, resumed
+        assert resumed.since == killed_at - timedelta(minutes=OVERLAP_MINUTES)
+        with Session(engine) as s:
+            held = set(s.exec(select(SourceRelease.ocid, SourceRelease.release_id)).all())
+        assert held == data.keys
+        engine.dispose()

@@ -31,7 +31,10 @@ def poll(
     now: str = NowOption,
     config: Path = ConfigOption,
 ) -> None:
-    """Poll the portals from each source's watermark up to now, and print what was stored."""
+    """Poll the portals from each source's watermark up to now, and print what was stored.
+
+    Exit status: 0 all read; 1 a source failed; 3 all read, but notice ids are still missing (Find a Tender's
+    id audit: the gaps are asked for again on the next poll)."""
     from jobs.poll import poll_job
     from matcher.sources.registry import UnknownSource
 
@@ -52,10 +55,21 @@ def poll(
                       str(r.quarantined), _when(r.watermark))
     console.print(table)
     for r in reports:
+        if r.ids_held is not None:
+            gaps = (f"[red]{r.gaps_open} notice id(s) still missing, oldest {r.oldest_gap}[/] (asked for again on the "
+                    "next poll)" if r.gaps_open else "no notice id missing")
+            console.print(f"{r.source}: {r.ids_held} notice ids held; {gaps}; {r.gaps_filled} gap(s) filled by id, "
+                          f"{r.residue} residue (ids never published); {r.by_id_requests} by-id request(s)"
+                          + (f"; {r.parts_walked} full window(s) at the split floor read by links.next" if r.parts_walked else ""),
+                          highlight=False, soft_wrap=True)
+    for r in reports:
         if r.error:
             err_console.print(styled("red", r.source, f": {r.error}"), highlight=False, soft_wrap=True)
     if any(r.error for r in reports):
         raise typer.Exit(1)
+    if any(r.gaps_open for r in reports):
+        err_console.print("incomplete: notice ids are missing (see above)")
+        raise typer.Exit(3)
 
 
 @sources_app.command("status")
@@ -93,6 +107,35 @@ def status(config: Path = ConfigOption) -> None:
     console.print(table)
     for line in errors:
         console.print(line, highlight=False, soft_wrap=True)
+    _audit_table(cfg)
+
+
+def _audit_table(cfg) -> None:  # noqa: ANN001
+    """Per source whose notice ids form a sequence (Find a Tender): ids held, open gaps, residue, oldest open
+    gap, last complete window."""
+    from sqlmodel import select
+
+    from matcher.ingest.audit import sequence_state
+    from matcher.sources.registry import SOURCES
+    from matcher.store import session_scope
+    from matcher.store.models import PollWindow
+
+    names = [n for n, c in SOURCES.items() if getattr(c, "audits_ids", False) and n in cfg.sources]
+    if not names:
+        return
+    table = _table("source", "ids held", "open gaps", "oldest open gap", "residue", "last complete window",
+                   title="Completeness by notice id (gaps: ids missing between ids held; residue: ids never published)")
+    with session_scope(engine_for(cfg)) as s:
+        for name in names:
+            state = sequence_state(s, name, cfg.sources[name].residue_retries)
+            last = s.exec(select(PollWindow).where(PollWindow.source == name)
+                          .order_by(PollWindow.end.desc(), PollWindow.id.desc())).first()  # type: ignore[union-attr]
+            window = (f"{last.start:%Y-%m-%d %H:%M:%S} .. {last.end:%H:%M:%S}" + (" (links.next)" if last.walked else "")
+                      if last else "-")
+            gaps = str(len(state.open_ids))
+            table.add_row(name, str(state.ids_held), f"[red]{gaps}[/]" if state.open_ids else gaps,
+                          state.oldest_gap or "-", str(state.residue), window)
+    console.print(table)
 
 
 def _short(text: str | None, limit: int = 60) -> str:

@@ -14,7 +14,7 @@ from matcher.ingest import dedupe
 from matcher.schema import NoticeRecord, Supplier
 from matcher.sources.ocds import AWARDED_RANK, lifecycle_rank
 from matcher.store.engine import as_utc
-from matcher.store.models import Notice, NoticeAlias, Quarantined, SeenRelease, Watermark, utcnow
+from matcher.store.models import Notice, NoticeAlias, Quarantined, SeenRelease, SourceRelease, Watermark, utcnow
 
 UpsertResult = Literal["inserted", "updated", "merged", "unchanged"]
 AMENDMENT_TAG_ENDINGS = ("Update", "Amendment", "Cancellation", "Termination")
@@ -190,6 +190,28 @@ def seen_fingerprints(session: Session, fingerprints: list[str]) -> set[str]:
 def remember_release(session: Session, fingerprint: str, source: str, key: str | None) -> None:
     if session.get(SeenRelease, fingerprint) is None:
         session.add(SeenRelease(fingerprint=fingerprint, source=source, key=key))
+
+
+def hold_releases(session: Session, source: str, records: list) -> int:
+    """Record each release received by (source, ocid, release id), readable or not (a quarantined release was
+    received too): what the notice-id audit counts as held. Returns how many were new."""
+    from matcher.sources.find_a_tender import notice_number
+
+    keys = {}
+    for raw in records:
+        if isinstance(raw, dict) and isinstance(raw.get("ocid"), str) and raw.get("id") not in (None, ""):
+            keys[(raw["ocid"].strip()[:200], str(raw["id"]).strip()[:200])] = notice_number(raw["id"])
+    if not keys:
+        return 0
+    held = set(session.exec(select(SourceRelease.ocid, SourceRelease.release_id).where(
+        SourceRelease.source == source, SourceRelease.release_id.in_({r for _, r in keys}))).all())  # type: ignore[attr-defined]
+    new = [(k, n) for k, n in keys.items() if k not in held]
+    for (ocid, release_id), year_number in new:
+        session.add(SourceRelease(source=source, ocid=ocid, release_id=release_id,
+                                  notice_year=year_number[0] if year_number else None,
+                                  notice_number=year_number[1] if year_number else None))
+    session.flush()
+    return len(new)
 
 
 def quarantine(session: Session, source: str, payload: object, reason: str, key: str | None = None) -> bool:

@@ -5,8 +5,11 @@ The first poll starts cfg.lookback_days before `now`; later ones cfg.overlap_min
 first; each page is stored in one transaction: good records upserted (a later release of a notice updates
 it, never duplicates; a copy of a notice another portal published joins that notice, see matcher.ingest.dedupe),
 malformed ones quarantined with their reason while the rest of the page is kept.
-The watermark moves to a window's end only once the whole window was read; on a failure the error is
-recorded and the watermark stays, so the next poll reads that window again.
+The watermark moves to a window's end only once the whole window was read (or, for a source that reads a
+window in parts, to the end of each part read completely, oldest first); on a failure the error is
+recorded and the watermark stays, so the next poll reads from there again. A source whose notice ids form a
+sequence (Find a Tender) has its releases recorded by (ocid, release id) and the sequence audited for gaps
+after the windows (matcher.ingest.audit); ids still missing are reported as open gaps.
 """
 from __future__ import annotations
 
@@ -24,9 +27,11 @@ from matcher.sources.http import FetchError
 from matcher.sources.ocds import MalformedRecord
 from matcher.sources.registry import enabled_sources, make_source
 from matcher.ingest.notices import (
-    get_watermark, quarantine, release_fingerprint, remember_release, seen_fingerprints, upsert_notice,
+    get_watermark, hold_releases, quarantine, release_fingerprint, remember_release, seen_fingerprints, upsert_notice,
 )
+from matcher.ingest.audit import audit_ids
 from matcher.store import as_utc, session_scope
+from matcher.store.models import PollWindow
 
 log = logging.getLogger(__name__)
 
@@ -48,10 +53,23 @@ class PollReport:
     watermark: datetime | None = None
     error: str | None = None
     quarantine_reasons: list[str] = field(default_factory=list)
+    # the notice-id audit (sources whose ids form a sequence; None elsewhere)
+    ids_held: int | None = None
+    gaps_open: int | None = None
+    gaps_filled: int = 0
+    residue: int | None = None
+    oldest_gap: str | None = None
+    by_id_requests: int = 0
+    parts_walked: int = 0  # window parts at the split floor read by following links.next
 
     @property
     def ok(self) -> bool:
         return self.error is None
+
+    @property
+    def complete(self) -> bool:
+        """Read without error and no notice id known to be missing."""
+        return self.ok and not self.gaps_open
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -78,6 +96,8 @@ def store_page(engine: Engine, source: Source, page: Page, report: PollReport) -
     """One page in one transaction. A release stored before, exactly as it is now (the same JSON), is
     counted unchanged without being normalised again: re-reading a month or an overlap costs little."""
     with session_scope(engine) as session:
+        if getattr(source, "audits_ids", False):
+            hold_releases(session, source.name, page.records)
         prints = [release_fingerprint(source.name, raw) for raw in page.records]
         seen = seen_fingerprints(session, prints)
         for raw, fingerprint in zip(page.records, prints):
@@ -109,6 +129,21 @@ def record_failure(engine: Engine, name: str, message: str, now: datetime) -> No
         session.add(wm)
 
 
+def _advance(engine: Engine, name: str, until: datetime, report: PollReport, page: Page | None = None,
+             releases: int = 0) -> None:
+    """Everything published before `until` is held: move the watermark there (never back); a part of a
+    window read completely is logged (the last complete window `matcher sources status` shows)."""
+    with session_scope(engine) as session:
+        wm = get_watermark(session, name)
+        current = as_utc(wm.position)
+        wm.position = until if current is None else max(current, until)
+        report.watermark = wm.position
+        session.add(wm)
+        if page is not None and page.window is not None:
+            session.add(PollWindow(source=name, start=page.window.start, end=page.window.end, releases=releases,
+                                   walked=page.walked))
+
+
 def poll_source(engine: Engine, source: Source, now: datetime) -> PollReport:
     """Read everything the source published since its watermark up to `now` (aware UTC)."""
     if not isinstance(now, datetime):
@@ -124,17 +159,20 @@ def poll_source(engine: Engine, source: Source, now: datetime) -> PollReport:
     requests_before = source.client.requests_made
     try:
         for window in windows:
+            part_releases = 0
             for page in source.fetch_window(window):
                 report.pages += 1
+                part_releases += len(page.records)
                 store_page(engine, source, page, report)
-            with session_scope(engine) as session:
-                wm = get_watermark(session, source.name)
-                current = as_utc(wm.position)
-                wm.position = window.end if current is None else max(current, window.end)
-                report.watermark = wm.position
-                session.add(wm)
+                report.parts_walked += bool(page.walked and page.complete_until)
+                if page.complete_until is not None:
+                    _advance(engine, source.name, page.complete_until, report, page, part_releases)
+                    part_releases = 0
+            _advance(engine, source.name, window.end, report)
             report.windows_done += 1
             log.info("%s: window %s done (%d pages so far)", source.name, window, report.pages)
+        if getattr(source, "audits_ids", False):
+            audit_ids(engine, source, report, now, store_page)
     except FetchError as e:
         report.error = str(e)
         record_failure(engine, source.name, report.error, now)

@@ -12,7 +12,9 @@ SAMPLE_PROFILES = Path(__file__).resolve().parents[1] / "data" / "sample_profile
 # Every portal with recordings of 2025. Public Contracts Scotland's recordings are from 2019 (all closed long
 # before "today"), so it sits this one out; the Digital Marketplace is polled, but its briefs closed in 2020.
 DEMO_SOURCES = ("contracts_finder", "find_a_tender", "sell2wales", "digital_marketplace")
-# "Today" for the demo: the newest recording (Find a Tender, 22 Feb 2025), reaching back over the others.
+# "Today" for the demo: the newest recording of 2025 (Find a Tender's constructed copies of Welsh notices,
+# 22 Feb 2025), reaching back over the others. The real Find a Tender releases (2021-2026) are served as well,
+# but fall outside the demo's month.
 DEMO_TODAY_SOURCE = "find_a_tender"
 DEMO_LOOKBACK_DAYS = 31
 
@@ -86,7 +88,7 @@ def run_demo(workdir: Path, now: datetime | None = None) -> tuple[Config, list[D
         data = demo_config(workdir, {name: replay.base_url(name) for name in DEMO_SOURCES})
         write_config(workdir / "config.toml", data)
         cfg = config_from_dict(data, where=str(workdir / "config.toml"), base_dir=workdir.resolve())
-        now = now or recording_now(DEMO_TODAY_SOURCE)
+        now = now or recording_now(DEMO_TODAY_SOURCE, constructed=True)
         engine = make_engine(cfg.database_url())
         init_db(engine)
         ensure_secret(cfg)

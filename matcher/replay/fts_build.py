@@ -35,7 +35,6 @@ WELSH_EVERY = 2
 WELSH_TWINS = {"ocds-kuma6s-148297", "ocds-kuma6s-148390", "ocds-kuma6s-148338", "ocds-kuma6s-148374"}
 FIRST_NOTICE = {2019: 9101, 2025: 5501}  # notice numbers nnnnnn of the constructed ids, per year
 FIRST_OCID = 0x04A000
-LATER_NOTICES = 400  # amendment and cancellation notices are numbered after the republished ones
 
 
 def _z(when: datetime) -> str:
@@ -85,16 +84,17 @@ def republish(release: dict, n: int, linked: bool, variant: int = 0) -> dict:
     return out
 
 
-def _next_notice(release: dict, n: int) -> str:
-    """A later notice about the same process has a notice id of its own (ids are per notice, not per process)."""
-    year = int(release["id"][-4:])
-    return f"{FIRST_NOTICE.get(year, 1) + LATER_NOTICES + n:06d}-{year}"
+def _next_notice(release: dict, taken: list[dict]) -> str:
+    """A later notice about the same process has a notice id of its own (ids are per notice, not per process),
+    the next one of its year: ids run without gaps within a year, as Find a Tender's do (sources.md 2.7)."""
+    year = release["id"][-4:]
+    return f"{max(int(r['id'][:6]) for r in taken if r['id'].endswith(year)) + 1:06d}-{year}"
 
 
-def amended(release: dict, n: int, days_later: int = 2, extend_days: int = 7) -> dict:
+def amended(release: dict, taken: list[dict], days_later: int = 2, extend_days: int = 7) -> dict:
     """A constructed tenderUpdate: the same notice, its closing date a week later."""
     out = copy.deepcopy(release)
-    out["id"] = _next_notice(release, n)
+    out["id"] = _next_notice(release, taken)
     out["date"] = _z(parse_time(release["date"]) + timedelta(days=days_later))
     out["tag"] = ["tenderUpdate"]
     period = out["tender"].setdefault("tenderPeriod", {})
@@ -103,10 +103,10 @@ def amended(release: dict, n: int, days_later: int = 2, extend_days: int = 7) ->
     return out
 
 
-def cancelled(release: dict, n: int, days_later: int = 3) -> dict:
+def cancelled(release: dict, taken: list[dict], days_later: int = 3) -> dict:
     """A constructed tenderCancellation of the same notice."""
     out = copy.deepcopy(release)
-    out["id"] = _next_notice(release, n)
+    out["id"] = _next_notice(release, taken)
     out["date"] = _z(parse_time(release["date"]) + timedelta(days=days_later))
     out["tag"] = ["tenderCancellation"]
     out["tender"]["status"] = "cancelled"
@@ -131,8 +131,8 @@ def build() -> list[dict]:
         welsh += 1
     scottish_linked = out[1]  # the second Scottish copy is amended ...
     welsh_unlinked = next(r for r in out if r["ocid"].startswith("ocds-h6vhtk") and "links" not in r)
-    out.append(amended(scottish_linked, 0))
-    out.append(cancelled(welsh_unlinked, 1))  # ... and the first Welsh copy without a link is cancelled
+    out.append(amended(scottish_linked, out))
+    out.append(cancelled(welsh_unlinked, out))  # ... and the first Welsh copy without a link is cancelled
     return sorted(out, key=lambda r: (r["date"], r["ocid"]))
 
 
@@ -180,7 +180,7 @@ def main() -> None:
     root = Path(str(data_dir()))
     root.joinpath(OUT_DIR).mkdir(exist_ok=True)
     manifest_path = root / "manifest.json"
-    manifest = [e for e in json.loads(manifest_path.read_text(encoding="utf-8")) if e["source"] != "find_a_tender"]
+    manifest = [e for e in json.loads(manifest_path.read_text(encoding="utf-8")) if e["kind"] != "constructed_release_package"]
     for name, package in packages(build(), _cf_envelope()).items():
         body = (json.dumps(package, ensure_ascii=False, indent=2) + "\n").encode("utf-8")
         root.joinpath(name).write_bytes(body)

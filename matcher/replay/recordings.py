@@ -50,6 +50,12 @@ class OcdsRelease:
     date: datetime
     stage: str
     text: str
+    published: datetime | None = None  # FTS: when the notice was first published (what its window filter reads)
+    constructed: bool = False
+
+    @property
+    def first_published(self) -> datetime:
+        return self.published or self.date
 
 
 @dataclass
@@ -130,24 +136,51 @@ def _load_dm(rec: Recordings) -> None:
             rec.dm_pages.setdefault(int(entry["brief_id"]), {})[_day(entry)] = entry["file"]
 
 
-def _ocds_release(release: dict, text: str) -> OcdsRelease:
+def first_publication(release: dict) -> datetime | None:
+    """When a Find a Tender notice was first published: its own notice document's datePublished (the
+    document whose id is the release id), else tender.datePublished; None when neither is given."""
+    docs = []
+    for holder in [release.get("tender"), release.get("planning"), *(release.get("awards") or []), *(release.get("contracts") or [])]:
+        if isinstance(holder, dict):
+            docs.extend(d for d in holder.get("documents") or [] if isinstance(d, dict))
+    for doc in docs:
+        if doc.get("id") == release.get("id") and isinstance(doc.get("datePublished"), str):
+            return parse_time(doc["datePublished"])
+    tender = release.get("tender")
+    if isinstance(tender, dict) and isinstance(tender.get("datePublished"), str):
+        return parse_time(tender["datePublished"])
+    return None
+
+
+def _ocds_release(release: dict, text: str, constructed: bool = False) -> OcdsRelease:
     tags = release.get("tag") or []
-    return OcdsRelease(release, parse_time(release["date"]), STAGE_OF_TAG.get(tags[0] if tags else "", "tender"), text)
+    return OcdsRelease(release, parse_time(release["date"]), STAGE_OF_TAG.get(tags[0] if tags else "", "tender"), text,
+                       published=first_publication(release), constructed=constructed)
+
+
+def fts_release(release: dict, constructed: bool) -> OcdsRelease:
+    """A Find a Tender release as the emulation serves it."""
+    return _ocds_release(release, json.dumps(release, ensure_ascii=False, indent=2), constructed)
 
 
 def _load_ocds(rec: Recordings) -> None:
-    """Proactis single releases (verbatim text) and the constructed Find a Tender packages."""
+    """Proactis single releases (verbatim text), the real Find a Tender packages (each release once, by
+    (ocid, id)) and the constructed Find a Tender packages."""
+    fts_seen: set[tuple[str, str]] = set()
     for entry in rec.manifest:
         source = entry["source"]
         if entry["kind"] == "ocds_release" and source in PROACTIS_SOURCES:
             text = rec.read(entry["file"]).decode("utf-8")
             rec.ocds.setdefault(source, []).append(_ocds_release(json.loads(text), text))
-        elif entry["kind"] == "constructed_release_package" and source == "find_a_tender":
-            package = json.loads(rec.read(entry["file"]))
-            rec.fts_envelope = {k: package[k] for k in ENVELOPE_KEYS if k in package}
+        elif entry["kind"] in ("constructed_release_package", "recorded_release_package") and source == "find_a_tender":
+            package = json.loads(rec.read(entry["file"]))  # Python's json reads the `Infinity` some copies carry
+            constructed = entry["kind"] == "constructed_release_package"
+            if not constructed and "publisher" in package and "uri" in package:
+                rec.fts_envelope = {k: package[k] for k in ENVELOPE_KEYS if k in package}
             for r in package.get("releases", []):
-                rec.ocds.setdefault(source, []).append(
-                    _ocds_release(r, json.dumps(r, ensure_ascii=False, indent=2)))
+                if (r.get("ocid"), r.get("id")) not in fts_seen:
+                    fts_seen.add((r.get("ocid"), r.get("id")))
+                    rec.ocds.setdefault(source, []).append(fts_release(r, constructed))
     for releases in rec.ocds.values():
         releases.sort(key=lambda r: (r.date, r.release.get("ocid", ""), r.release.get("id") or ""))
 
@@ -177,14 +210,19 @@ def recording_dates() -> dict[str, date]:
     return out
 
 
-def recording_now(source: str = "contracts_finder") -> datetime:
+def recording_now(source: str = "contracts_finder", constructed: bool | None = None) -> datetime:
     """An aware UTC `now` at which a poll sees the recording of `source` up to its end: for Contracts Finder
     the moment its newest package was published (2025-01-23 22:10 UTC), for the others the end of the day
-    of their newest recording (how far back a poll reaches is its lookback_days)."""
+    of their newest recording (how far back a poll reaches is its lookback_days). `constructed` picks Find a
+    Tender's constructed republications (True: newest 2025-02-22) or its real releases (False: 2026-10-06)."""
     rec = load()
     if source == "contracts_finder" and rec.cf_recorded_at:
         return rec.cf_recorded_at
-    day = recording_dates().get(source)
+    if constructed is not None:
+        dates = [r.date for r in rec.ocds.get(source, []) if r.constructed is constructed]
+        day = max(dates).date() if dates else None
+    else:
+        day = recording_dates().get(source)
     if day is None:
         raise ValueError(f"no recordings for source {source!r}")
     return datetime(day.year, day.month, day.day, 23, 59, tzinfo=UTC)

@@ -5,6 +5,7 @@ Routes (one server answers for every source; their paths do not overlap):
   GET /digital-outcomes-and-specialists/opportunities        DM listing recorded on `dm_day`
   GET /digital-outcomes-and-specialists/opportunities/<id>   DM opportunity page (that day's, else latest)
   GET /api/1.0/ocdsReleasePackages                           Find a Tender release packages (fts_search)
+  GET /api/1.0/ocdsReleasePackages/<noticeId>                one Find a Tender notice by id (200, empty, 404)
   GET /pcs/v1/Notices, /s2w/v1/Notices                       Public Contracts Scotland, Sell2Wales
                                                              (proactis_notices; base_url adds the prefix)
   GET /                                                      a short index of the above
@@ -37,6 +38,7 @@ log = logging.getLogger(__name__)
 DM_LISTING = "/digital-outcomes-and-specialists/opportunities"
 HTML = "text/html; charset=utf-8"
 JSON = "application/json; charset=utf-8"
+FTS_RATE_LIMIT_TEXT = "12 request limit in 2 minute exceeded"
 SERVED_SOURCES = ("contracts_finder", "digital_marketplace", "find_a_tender", "public_contracts_scotland", "sell2wales")
 
 
@@ -68,6 +70,9 @@ class _Handler(BaseHTTPRequestHandler):
         try:
             if replay.latency:
                 time.sleep(replay.latency)
+            if fault is None and split.path.startswith(fts_search.PACKAGES_PATH) and replay._fts_limited():
+                hit.status = self._send(429, "text/plain; charset=utf-8", FTS_RATE_LIMIT_TEXT.encode())  # no Retry-After
+                return
             hit.status = self._answer(split.path, split.query, fault)
         finally:
             replay._leave()
@@ -113,10 +118,15 @@ class _Handler(BaseHTTPRequestHandler):
                 package = alter_package(fault, package, f"{replay.url}{self.path}")
             return 200, JSON, json.dumps(package, ensure_ascii=False, separators=(",", ":")).encode()
         if path == fts_search.PACKAGES_PATH:
-            package = fts_search.search(replay.recordings, params, replay.url)
+            package = fts_search.search(replay.fts, params, replay.url)
             if fault is not None and fault.kind in JSON_OBJECT:
                 package = alter_package(fault, package, f"{replay.url}{self.path}")
             return 200, JSON, fts_search.body(package)
+        if (by_id := fts_search.BY_ID.match(path)) is not None:
+            status, package = fts_search.by_id(replay.fts, by_id["id"], replay.url)
+            if status == 200 and fault is not None and fault.kind in JSON_OBJECT:
+                package = alter_package(fault, package, f"{replay.url}{self.path}")
+            return status, JSON, fts_search.body(package)
         if (proactis := proactis_notices.source_of(path)) is not None:
             body = proactis_notices.notices(replay.recordings, proactis, params, replay.url)
             if fault is not None and fault.kind in JSON_OBJECT:
@@ -165,8 +175,15 @@ class ReplayServer:
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0, faults: list[Fault] | None = None,
                  dm_day: str | None = None, recordings: Recordings | None = None, latency: float = 0.0,
-                 tls: ssl.SSLContext | None = None):
+                 tls: ssl.SSLContext | None = None, fts: fts_search.FtsData | None = None,
+                 fts_rate_limit: tuple[int, float] | None = None):
         self.recordings = recordings or load()
+        # Find a Tender: the bundled releases unless a data set is given (a constructed busy day, say); and,
+        # optionally, the live service's limit: `fts_rate_limit` (requests, seconds), e.g. (12, 120) answers
+        # 429 "12 request limit in 2 minute exceeded" without Retry-After once 12 came in 2 minutes
+        self.fts = fts or fts_search.FtsData.of(self.recordings)
+        self.fts_rate_limit = fts_rate_limit
+        self._fts_times: list[float] = []
         days = self.recordings.dm_days
         if dm_day is not None and dm_day not in days:
             raise ValueError(f"dm_day {dm_day!r}: no Digital Marketplace recording that day; recorded: {', '.join(days)}")
@@ -225,6 +242,18 @@ class ReplayServer:
             self.requests[hit.path] += 1
             self.log.append(hit)
 
+    def _fts_limited(self) -> bool:
+        if self.fts_rate_limit is None:
+            return False
+        allowed, seconds = self.fts_rate_limit
+        now = time.monotonic()
+        with self._lock:
+            self._fts_times = [t for t in self._fts_times if now - t < seconds]
+            if len(self._fts_times) >= allowed:
+                return True
+            self._fts_times.append(now)
+            return False
+
     def _enter(self) -> None:
         with self._lock:
             self.in_flight += 1
@@ -257,7 +286,8 @@ class ReplayServer:
             f"<li>Digital Marketplace ({self.dm_day}): <a href='{DM_LISTING}?statusOpenClosed=open'>{DM_LISTING}</a> "
             f"({len(rec.dm_pages)} recorded opportunity pages)</li>"
             f"<li>Find a Tender: <a href='{fts_search.PACKAGES_PATH}?limit=5'>{fts_search.PACKAGES_PATH}</a> "
-            f"({len(rec.ocds.get('find_a_tender', []))} constructed releases)</li>"
+            f"({sum(not r.constructed for r in self.fts.releases)} recorded and "
+            f"{sum(r.constructed for r in self.fts.releases)} constructed releases)</li>"
             f"<li>Public Contracts Scotland: <a href='/pcs/v1/Notices?dateFrom=04-2019&amp;noticeType=2&amp;outputType=0'>"
             f"/pcs/v1/Notices</a> ({len(rec.ocds.get('public_contracts_scotland', []))} recorded releases)</li>"
             f"<li>Sell2Wales: <a href='/s2w/v1/Notices?dateFrom=02-2025&amp;noticeType=2&amp;outputType=0'>"
@@ -267,7 +297,10 @@ class ReplayServer:
 
 
 def start_replay(faults: list[Fault] | None = None, host: str = "127.0.0.1", port: int = 0,
-                 dm_day: str | None = None, latency: float = 0.0, tls: ssl.SSLContext | None = None) -> ReplayServer:
+                 dm_day: str | None = None, latency: float = 0.0, tls: ssl.SSLContext | None = None,
+                 fts: fts_search.FtsData | None = None, fts_rate_limit: tuple[int, float] | None = None) -> ReplayServer:
     """Start a replay server in a background thread (port 0 picks a free port). Use as a context
-    manager, or call .stop(). `latency` delays each answer; `tls` serves HTTPS."""
-    return ReplayServer(host=host, port=port, faults=faults, dm_day=dm_day, latency=latency, tls=tls)
+    manager, or call .stop(). `latency` delays each answer; `tls` serves HTTPS; `fts` replaces the Find a
+    Tender data served, `fts_rate_limit` (requests, seconds) answers 429 without Retry-After beyond it."""
+    return ReplayServer(host=host, port=port, faults=faults, dm_day=dm_day, latency=latency, tls=tls, fts=fts,
+                        fts_rate_limit=fts_rate_limit)

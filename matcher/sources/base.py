@@ -58,6 +58,11 @@ class Page:
     url: str
     records: list[Any] = field(default_factory=list)
     rejects: list[Reject] = field(default_factory=list)
+    # set by a source that reads a window in parts (Find a Tender): once this page is stored, everything
+    # published before `complete_until` is held, so the watermark may move there (`window` is that part)
+    complete_until: datetime | None = None
+    window: Window | None = None
+    walked: bool = False  # the part was read by following links.next (checked by the id audit)
 
 
 class Source(ABC):

@@ -1,11 +1,21 @@
-"""Find a Tender (FTS): the OCDS release packages API, read in windows of at most 6 hours, following `links.next`.
+"""Find a Tender (FTS): the OCDS release packages API, read so that nothing is silently lost (sources.md 2.7).
 
-GET {base}/api/1.0/ocdsReleasePackages?updatedFrom=YYYY-MM-DDTHH:MM:SS&updatedTo=…&stages=…&limit=100
-filters on when a record was last updated, so an amended notice comes back in a later window (the store
-keeps one notice per ocid, the newest release winning). Facts from sources.md §2:
+GET {base}/api/1.0/ocdsReleasePackages?updatedFrom=YYYY-MM-DDTHH:MM:SS&updatedTo=…&limit=100. What the live
+API does that its documentation does not say, and how this client copes:
 
-- windows: the API silently drops releases from longer windows (kingfisher-collect went 1 day -> 12 h
-  -> 6 h), so window_hours above 6 is refused for this source, naming the key;
+- `links.next` silently loses releases: its cursor is a hidden per-release key out of step with the listing
+  order (newest notice id first), so a follow-up page can come back short with no next link. But a FIRST
+  page, fetched without a cursor, was always right. So a window is read by its first page alone: fewer
+  than `limit` releases and that page is the whole window; a full page splits the window in halves, asked
+  again, down to `split_floor_seconds` (a minute). Only a window at the floor that is still full follows
+  `links.next`, and the notice-id audit (matcher.ingest.audit) then checks it;
+- `stages` hides every Procurement Act notice, so it is never sent (cfg.stages is ignored here): every
+  release is stored, and classified by `tag` and `documents[].noticeType` (ocds.notice_type);
+- notice ids (`nnnnnn-yyyy`) run without gaps within a year: a gap between ids held is asked for one id at a
+  time with GET {base}/api/1.0/ocdsReleasePackages/{noticeId} (`fetch_notice`), which answers 200 with the
+  release(s), 200 with an empty list, or 404: the last two are residue (ids never published);
+- the window filter is on the notice's first publication; windows of at most 6 hours (kingfisher-collect's
+  finding, sources.md 2.3), refused above that, naming the key;
 - politeness: "12 request limit in 2 minute exceeded" -> about 1 request / 10 s (delay_seconds = 10);
   429, 503 and 504 are waited out for Retry-After or, when it is missing (it usually is),
   rate_limit_wait_seconds (30 s);
@@ -18,20 +28,26 @@ keeps one notice per ocid, the newest release winning). Facts from sources.md §
 """
 from __future__ import annotations
 
+import logging
 import math
 import re
-from datetime import UTC, datetime
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
+from urllib.parse import urlencode, urlsplit
 
 from matcher.config import SourceConfig
 from matcher.schema import NoticeRecord
 from matcher.sources import window_problem
-from matcher.sources.base import HourlyWindows, LinksPaginated, Source, Window
+from matcher.sources.base import HourlyWindows, LinksPaginated, Page, PaginationLoop, Source, Window
+from matcher.sources.http import FetchError
 from matcher.sources.ocds import release_to_notice
+
+log = logging.getLogger(__name__)
 
 PACKAGES_PATH = "/api/1.0/ocdsReleasePackages"
 PUBLIC_SITE = "https://www.find-tender.service.gov.uk"
-NOTICE_ID = re.compile(r"^\d{6}-\d{4}$")  # "Notice IDs are in the form nnnnnn-yyyy"
+NOTICE_ID = re.compile(r"^(\d{6})-(\d{4})$")  # "Notice IDs are in the form nnnnnn-yyyy"
 
 # kingfisher-collect's patches (sources.md 2.5) for numbers outside strings: a cheap test, then a scan
 # that steps over every string so "£1,000,000" in a description is never touched
@@ -76,6 +92,26 @@ def notice_page_url(release: dict) -> str | None:
     return None
 
 
+def notice_number(notice_id: Any) -> tuple[int, int] | None:
+    """(year, number) of a notice id `nnnnnn-yyyy`; None for anything else."""
+    found = NOTICE_ID.match(str(notice_id or "").strip())
+    return (int(found.group(2)), int(found.group(1))) if found else None
+
+
+def notice_id(year: int, number: int) -> str:
+    return f"{number:06d}-{year}"
+
+
+class NoticeNotFound(FetchError):
+    """A by-id request answered 404 or with an empty `releases` list: residue, an id never published."""
+
+
+def halves(window: Window) -> tuple[Window, Window]:
+    """The window split at its middle second (the API takes whole seconds)."""
+    middle = window.start + timedelta(seconds=int((window.end - window.start).total_seconds() // 2))
+    return Window(window.start, middle), Window(middle, window.end)
+
+
 def check_window(cfg: SourceConfig, name: str = "find_a_tender") -> None:
     if problem := window_problem(name, cfg.window_hours):
         raise WindowTooLong(problem)
@@ -84,17 +120,73 @@ def check_window(cfg: SourceConfig, name: str = "find_a_tender") -> None:
 class FindATender(HourlyWindows, LinksPaginated, Source):
     name: ClassVar[str] = "find_a_tender"
     throttle_statuses: ClassVar[frozenset[int]] = frozenset({429, 503, 504})
+    audits_ids: ClassVar[bool] = True  # ingest checks the notice-id sequence after the windows (fetch_notice)
 
     def __init__(self, cfg: SourceConfig, client=None, **client_options: Any):  # noqa: ANN001
         check_window(cfg, self.name)
         super().__init__(cfg, client, **client_options)
 
     def first_request(self, window: Window) -> tuple[str, dict[str, Any]]:
-        params: dict[str, Any] = {"updatedFrom": fts_time(window.start), "updatedTo": fts_time(window.end)}
-        if self.cfg.stages:
-            params["stages"] = ",".join(self.cfg.stages)
-        params["limit"] = self.cfg.page_size
+        """Never `stages`: it hides every Procurement Act notice (sources.md 2.7)."""
+        params: dict[str, Any] = {"updatedFrom": fts_time(window.start), "updatedTo": fts_time(window.end),
+                                  "limit": self.cfg.page_size}
         return self.url(PACKAGES_PATH), params
+
+    def fetch_window(self, window: Window) -> Iterator[Page]:
+        """Read one window by first pages only, splitting a full one in halves down to the floor; parts are
+        read oldest first, and each page that completes a part says so (Page.complete_until)."""
+        floor = timedelta(seconds=self.cfg.split_floor_seconds)
+        todo = [window]
+        while todo:
+            part = todo.pop()
+            url, params = self.first_request(part)
+            full = f"{url}?{urlencode(params)}"
+            package = self.client.get_json(full, repair=self.repair)
+            records = self.records_of(package, full)
+            if len(records) < self.cfg.page_size:
+                yield Page(url=full, records=records, complete_until=part.end, window=part)
+            elif part.end - part.start >= 2 * floor:
+                yield Page(url=full, records=records)  # right, but maybe not all: ask for each half
+                earlier, later = halves(part)
+                todo += [later, earlier]
+            else:
+                log.warning("%s: window %s at the %gs floor is still full: following links.next (the id audit "
+                            "checks it)", self.name, part, self.cfg.split_floor_seconds)
+                yield from self._walk(part, full, package, records)
+
+    def _walk(self, part: Window, full: str, package: Any, records: list[Any]) -> Iterator[Page]:
+        host, seen = urlsplit(full).netloc, {full}
+        while True:
+            nxt = self.next_url(package) if isinstance(package, dict) else None
+            if nxt is None:
+                yield Page(url=full, records=records, complete_until=part.end, window=part, walked=True)
+                return
+            yield Page(url=full, records=records, walked=True)
+            if urlsplit(nxt).netloc != host:
+                raise FetchError(full, f"links.next leaves {host}: {nxt}")
+            if nxt in seen:
+                raise PaginationLoop(full, f"links.next points to a page already read in window {part}: {nxt}")
+            seen.add(nxt)
+            full = nxt
+            package = self.client.get_json(full, repair=self.repair)
+            records = self.records_of(package, full)
+
+    def notice_url(self, notice: str) -> str:
+        return self.url(f"{PACKAGES_PATH}/{notice}")
+
+    def fetch_notice(self, notice: str) -> Page:
+        """The release(s) of one notice id. Raises NoticeNotFound for residue (404, or an empty list)."""
+        url = self.notice_url(notice)
+        try:
+            package = self.client.get_json(url, repair=self.repair)
+        except FetchError as e:
+            if e.status == 404:
+                raise NoticeNotFound(url, "HTTP 404 (never published)", 404) from None
+            raise
+        records = self.records_of(package, url)
+        if not records:
+            raise NoticeNotFound(url, "an empty releases list (never published)", 200)
+        return Page(url=url, records=records)
 
     def repair(self, text: str) -> str:
         return repair_numbers(text)

@@ -250,3 +250,39 @@ class WeekOutcome(SQLModel, table=True):
     best_notice_key: str | None = Field(default=None, max_length=200)
     error: str | None = Field(default=None, sa_column=Column(Text))
     created_at: datetime = Field(default_factory=utcnow)
+
+
+class SourceRelease(SQLModel, table=True):
+    """A release held, keyed by (source, ocid, release id): one notice id can come as two releases under two
+    ocids, and a notice (one ocid) has many releases. Find a Tender's id audit reads the ids held from here."""
+
+    source: str = Field(primary_key=True, max_length=40)
+    ocid: str = Field(primary_key=True, max_length=200)
+    release_id: str = Field(primary_key=True, max_length=200)
+    notice_year: int | None = Field(default=None, index=True, description="nnnnnn-yyyy ids: yyyy")
+    notice_number: int | None = Field(default=None, index=True, description="nnnnnn-yyyy ids: nnnnnn")
+    first_seen: datetime = Field(default_factory=utcnow)
+
+
+class NoticeIdProbe(SQLModel, table=True):
+    """A notice id missing from the sequence, asked for by id: residue (404 / empty, `attempts` times, never
+    again once attempts reach residue_retries) or found (its release is then a SourceRelease)."""
+
+    source: str = Field(primary_key=True, max_length=40)
+    notice_id: str = Field(primary_key=True, max_length=20)
+    state: str = Field(default="open", max_length=20)  # open, residue, found
+    attempts: int = 0
+    last_answer: str | None = Field(default=None, sa_column=Column(Text))
+    last_tried_at: datetime | None = None
+
+
+class PollWindow(SQLModel, table=True):
+    """A window (or part of one) read completely; the newest per source is its last complete window."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    source: str = Field(index=True, max_length=40)
+    start: datetime
+    end: datetime
+    releases: int = 0
+    walked: bool = Field(default=False, description="read by following links.next (a full window at the floor)")
+    completed_at: datetime = Field(default_factory=utcnow)
