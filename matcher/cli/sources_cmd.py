@@ -56,12 +56,13 @@ def poll(
     console.print(table)
     for r in reports:
         if r.ids_held is not None:
-            gaps = (f"[red]{r.gaps_open} notice id(s) still missing, oldest {r.oldest_gap}[/] (asked for again on the "
-                    "next poll)" if r.gaps_open else "no notice id missing")
-            console.print(f"{r.source}: {r.ids_held} notice ids held; {gaps}; {r.gaps_filled} gap(s) filled by id, "
-                          f"{r.residue} residue (ids never published); {r.by_id_requests} by-id request(s)"
-                          + (f"; {r.parts_walked} full window(s) at the split floor read by links.next" if r.parts_walked else ""),
-                          highlight=False, soft_wrap=True)
+            gaps = (Text(f"{r.gaps_open} notice id(s) still missing, oldest {r.oldest_gap}", style="red")
+                    + Text(" (asked for again on the next poll)") if r.gaps_open else Text("no notice id missing"))
+            line = Text(f"{r.source}: {r.ids_held} notice ids held; ") + gaps + Text(
+                f"; {r.gaps_filled} gap(s) filled by id, {r.residue} residue (ids never published); "
+                f"{r.by_id_requests} by-id request(s)"
+                + (f"; {r.parts_walked} full window(s) at the split floor read by links.next" if r.parts_walked else ""))
+            console.print(line, highlight=False, soft_wrap=True)
     for r in reports:
         if r.error:
             err_console.print(styled("red", r.source, f": {r.error}"), highlight=False, soft_wrap=True)
@@ -133,7 +134,7 @@ def _audit_table(cfg) -> None:  # noqa: ANN001
             window = (f"{last.start:%Y-%m-%d %H:%M:%S} .. {last.end:%H:%M:%S}" + (" (links.next)" if last.walked else "")
                       if last else "-")
             gaps = str(len(state.open_ids))
-            table.add_row(name, str(state.ids_held), f"[red]{gaps}[/]" if state.open_ids else gaps,
+            table.add_row(name, str(state.ids_held), Text(gaps, style="red") if state.open_ids else gaps,
                           state.oldest_gap or "-", str(state.residue), window)
     console.print(table)
 
