@@ -13,13 +13,15 @@ is autoescaped (templates/web/, templates/champion/).
 """
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from datetime import datetime
 
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DataError
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import PlainTextResponse
+from starlette.responses import Response
 from starlette.routing import Route
 
 from matcher import clock
@@ -28,10 +30,12 @@ from matcher.deliver.tokens import LinkSigner
 from matcher.digest.render import template_env
 from matcher.store import session_scope
 from matcher.store.champions import sync_config
-from matcher.web import desk, profile, signup, verdicts
+from matcher.web import desk, hardening, profile, signup, verdicts
 from matcher.web.pages import SECURITY_HEADERS, Pages
 from matcher.web.security import RateLimits, with_csrf
 from matcher.web.site import Site
+
+log = logging.getLogger(__name__)
 
 
 def create_site(cfg: Config, engine: Engine, now: Callable[[], datetime] = clock.utc_now) -> Site:
@@ -46,7 +50,14 @@ def create_app(cfg: Config, engine: Engine, now: Callable[[], datetime] = clock.
     site = create_site(cfg, engine, now)
 
     def health(_: Request):
-        return PlainTextResponse("ok")
+        status, body = hardening.health(cfg, engine, site.now())
+        return Response(body, status_code=status, media_type="application/json")
+
+    def refused_input(_: Request, exc: Exception):  # the store refused a value (e.g. a NUL byte on PostgreSQL)
+        log.info("request refused by the store: %s", type(exc).__name__)
+        return site.pages.error(400, "This request could not be read",
+                                "Something in it (an address, a link or a form field) holds characters we cannot "
+                                "store. Please check it and try again.")
 
     app = Starlette(routes=[
         *signup.routes(site),
@@ -54,7 +65,7 @@ def create_app(cfg: Config, engine: Engine, now: Callable[[], datetime] = clock.
         *verdicts.routes(site),
         *desk.routes(site),
         Route("/healthz", health, methods=["GET"]),
-    ])
+    ], exception_handlers={DataError: refused_input})
     from matcher.deliver.secrets import signing_key
 
     def refused() -> tuple[str, dict[str, str]]:
@@ -63,11 +74,13 @@ def create_app(cfg: Config, engine: Engine, now: Callable[[], datetime] = clock.
                                 "page, and send it again.")
         return bytes(page.body).decode("utf-8"), dict(SECURITY_HEADERS)
 
-    return with_csrf(app, signing_key(cfg), secure_cookie=cfg.digest.public_base_url.startswith("https://"),
-                     failure_page=refused)
+    return hardening.harden(with_csrf(app, signing_key(cfg), secure_cookie=cfg.digest.public_base_url.startswith("https://"),
+                                      failure_page=refused))
 
 
 def serve(cfg: Config, engine: Engine, host: str, port: int) -> None:
     import uvicorn
 
-    uvicorn.run(create_app(cfg, engine), host=host, port=port, log_level="info", proxy_headers=False)
+    # the access log shows paths with their link tokens cut out (hardening.RedactTokens)
+    uvicorn.run(create_app(cfg, engine), host=host, port=port, log_level="info", proxy_headers=False,
+                log_config=hardening.access_log_config())

@@ -6,16 +6,8 @@ from jinja2 import Environment
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse
 
+from matcher.web.hardening import SECURITY_HEADERS
 from matcher.web.security import csrf_token
-
-SECURITY_HEADERS = {
-    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; "
-    "frame-ancestors 'none'; base-uri 'none'",
-    "Referrer-Policy": "no-referrer",  # the path holds a token
-    "X-Content-Type-Options": "nosniff",
-    "Cache-Control": "no-store",
-}
-
 
 class Pages:
     def __init__(self, env: Environment) -> None:
