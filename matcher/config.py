@@ -84,6 +84,8 @@ class SourceConfig(_Section):
     max_wait_seconds: float = Field(600, gt=0, description="cap on any single back-off wait")
     stages: list[str] = Field(default_factory=lambda: ["planning", "tender"])
     notice_types: list[int] = Field(default_factory=list)
+    refresh_hours: float = Field(24, gt=0, description="Digital Marketplace: re-read a listed opportunity whose "
+                                 "listing entry is unchanged at most this often (its Q&A can grow meanwhile)")
     verify_tls: bool | str = True
     # Find a Tender only (sources.md 2.7): a full first page splits its window in halves down to this floor;
     # gaps in the notice-id sequence are asked for by id, at most audit_max_requests per poll, and an id

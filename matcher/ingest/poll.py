@@ -19,10 +19,11 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy.engine import Engine
+from sqlmodel import Session, select
 
 from matcher.config import Config
 from matcher.schema import NoticeRecord
-from matcher.sources.base import Page, Source
+from matcher.sources.base import Known, Page, Source
 from matcher.sources.http import FetchError
 from matcher.sources.ocds import MalformedRecord
 from matcher.sources.registry import enabled_sources, make_source
@@ -31,7 +32,7 @@ from matcher.ingest.notices import (
 )
 from matcher.ingest.audit import audit_ids
 from matcher.store import as_utc, session_scope
-from matcher.store.models import PollWindow
+from matcher.store.models import ListedItem, PollWindow, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +50,7 @@ class PollReport:
     updated: int = 0
     merged: int = 0  # first releases of another portal's copy of a stored notice (matcher.ingest.dedupe)
     unchanged: int = 0
+    skipped: int = 0  # listed items not read again: their listing entry is unchanged (the Digital Marketplace)
     quarantined: int = 0
     watermark: datetime | None = None
     error: str | None = None
@@ -92,12 +94,15 @@ def _parse(source: Source, raw: Any) -> NoticeRecord:
         raise MalformedRecord(f"parser error ({type(e).__name__}: {e})") from e
 
 
-def store_page(engine: Engine, source: Source, page: Page, report: PollReport) -> None:
+def store_page(engine: Engine, source: Source, page: Page, report: PollReport, now: datetime | None = None) -> None:
     """One page in one transaction. A release stored before, exactly as it is now (the same JSON), is
-    counted unchanged without being normalised again: re-reading a month or an overlap costs little."""
+    counted unchanged without being normalised again: re-reading a month or an overlap costs little. The
+    listing entries of the pages read (Page.read) are remembered in the same transaction as their records."""
+    report.skipped += len(page.skipped)
     with session_scope(engine) as session:
         if getattr(source, "audits_ids", False):
             hold_releases(session, source.name, page.records)
+        remember_listed(session, source.name, page.read, now or utcnow())
         prints = [release_fingerprint(source.name, raw) for raw in page.records]
         seen = seen_fingerprints(session, prints)
         for raw, fingerprint in zip(page.records, prints):
@@ -119,6 +124,19 @@ def store_page(engine: Engine, source: Source, page: Page, report: PollReport) -
             quarantine(session, source.name, rej.payload, f"{rej.reason} (in {page.url})", key=rej.key)
             report.quarantined += 1
             report.quarantine_reasons.append(rej.reason)
+
+
+def known_listed(session: Session, source: str) -> dict[str, Known]:
+    """The items of `source` read before, with what their listing entry said then."""
+    rows = session.exec(select(ListedItem).where(ListedItem.source == source))
+    return {r.key: Known(r.fingerprint, as_utc(r.read_at)) for r in rows}
+
+
+def remember_listed(session: Session, source: str, read: dict[str, str], now: datetime) -> None:
+    for key, fingerprint in read.items():
+        row = session.get(ListedItem, (source, key)) or ListedItem(source=source, key=key, fingerprint=fingerprint)
+        row.fingerprint, row.read_at = fingerprint, now
+        session.add(row)
 
 
 def record_failure(engine: Engine, name: str, message: str, now: datetime) -> None:
@@ -152,6 +170,7 @@ def poll_source(engine: Engine, source: Source, now: datetime) -> PollReport:
     report = PollReport(source=source.name, until=now)
     with session_scope(engine) as session:
         position = get_watermark(session, source.name).position
+        source.known = known_listed(session, source.name)
     report.watermark = as_utc(position)
     report.since = poll_start(position, source, now)
     windows = source.windows(report.since, now)
@@ -163,7 +182,7 @@ def poll_source(engine: Engine, source: Source, now: datetime) -> PollReport:
             for page in source.fetch_window(window):
                 report.pages += 1
                 part_releases += len(page.records)
-                store_page(engine, source, page, report)
+                store_page(engine, source, page, report, now)
                 report.parts_walked += bool(page.walked and page.complete_until)
                 if page.complete_until is not None:
                     _advance(engine, source.name, page.complete_until, report, page, part_releases)

@@ -63,6 +63,18 @@ class Page:
     complete_until: datetime | None = None
     window: Window | None = None
     walked: bool = False  # the part was read by following links.next (checked by the id audit)
+    # listing-only portals: {item key: listing fingerprint} of the pages read for this page (stored with it),
+    # and the keys of listed items not re-read because their entry is unchanged
+    read: dict[str, str] = field(default_factory=dict)
+    skipped: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Known:
+    """What a listing entry said when its page was last read (ingest passes these to the source)."""
+
+    fingerprint: str
+    read_at: datetime
 
 
 class Source(ABC):
@@ -75,6 +87,7 @@ class Source(ABC):
     def __init__(self, cfg: SourceConfig, client: PoliteClient | None = None, **client_options: Any):
         self.cfg = cfg
         self.client = client or PoliteClient(cfg, throttle_statuses=self.throttle_statuses, **client_options)
+        self.known: dict[str, Known] = {}  # listing-only portals: the items read before (Page.read)
 
     # -- to implement ----------------------------------------------------------------------------
     @abstractmethod

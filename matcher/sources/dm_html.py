@@ -8,6 +8,7 @@ like one from the API.
 """
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import dataclass, field
 from urllib.parse import urljoin
@@ -75,6 +76,11 @@ class ListingPage:
     ids: list[int] = field(default_factory=list)
     next_url: str | None = None
     total: int | None = None
+    # {id: sha256 of its entry's text}: title, buyer, location, lot, published / questions / closing dates, summary
+    entries: dict[int, str] = field(default_factory=dict)
+
+
+RESULT_ENTRY = "li.app-search-result, div.search-result"
 
 
 def _soup(html: str) -> BeautifulSoup:
@@ -114,12 +120,18 @@ def parse_listing(html: str, page_url: str) -> ListingPage:
         m = OPPORTUNITY_PATH.match(a["href"].split("?")[0].replace("https://www.digitalmarketplace.service.gov.uk", ""))
         if m and int(m.group(1)) not in ids:
             ids.append(int(m.group(1)))
+    entries: dict[int, str] = {}
+    for entry in soup.select(RESULT_ENTRY):
+        link = entry.find("a", href=True)
+        m = OPPORTUNITY_PATH.match(link["href"].split("?")[0].replace("https://www.digitalmarketplace.service.gov.uk", "")) if link else None
+        if m:
+            entries[int(m.group(1))] = hashlib.sha256(_squash(entry.get_text(" ")).encode()).hexdigest()
     nxt = soup.select_one("ul.previous-next-navigation li.next a[href]")
     total = None
     if count is not None:
         digits = re.sub(r"[^\d]", "", count.get_text())
         total = int(digits) if digits else None
-    return ListingPage(ids=ids, next_url=urljoin(page_url, nxt["href"]) if nxt else None, total=total)
+    return ListingPage(ids=ids, next_url=urljoin(page_url, nxt["href"]) if nxt else None, total=total, entries=entries)
 
 
 def check_opportunity_page(html: str, url: str) -> None:

@@ -286,3 +286,13 @@ class PollWindow(SQLModel, table=True):
     releases: int = 0
     walked: bool = Field(default=False, description="read by following links.next (a full window at the floor)")
     completed_at: datetime = Field(default_factory=utcnow)
+
+
+class ListedItem(SQLModel, table=True):
+    """An item of a listing-only portal (the Digital Marketplace) whose page was read: what its listing entry said
+    then. A re-poll skips a page whose entry is unchanged (the portal sends no ETag or Last-Modified)."""
+
+    source: str = Field(primary_key=True, max_length=40)
+    key: str = Field(primary_key=True, max_length=200)
+    fingerprint: str = Field(max_length=64, description="sha256 of the listing entry's text when the page was read")
+    read_at: datetime = Field(default_factory=utcnow)
