@@ -12,6 +12,8 @@ from matcher.config import Config
 from matcher.deliver.week import send_week
 from matcher.ingest.poll import poll_sources
 from matcher.match_week import match_week
+from matcher.store import session_scope
+from matcher.store.accounts import purge_expired
 
 
 @dataclass
@@ -25,6 +27,8 @@ class PipelineReport:
 def weekly(cfg: Config, engine: Engine, now: datetime) -> PipelineReport:
     """Match this week's notices, then build and send the digests."""
     report = PipelineReport()
+    with session_scope(engine) as s:  # unconfirmed web sign-ups past their expiry are deleted
+        purge_expired(s, now)
     report.match = match_week(cfg, engine, now)
     report.digest = send_week(cfg, engine, now)
     return report

@@ -149,6 +149,12 @@ def test_export_writes_verdicts_and_marks_as_judgments_matcher_eval_reads(desk, 
     assert [n.key for n in read_notices([out / "notices" / "store.jsonl"])] == [record.key]
     assert [p.id for p in read_profiles(out / "profiles.json").profiles] == ["bolt"]
     assert "the notice is no longer stored" in r.output  # acme's verdicts are on notices without a record
+    measured = CliRunner().invoke(cli, ["eval", "--profiles", str(out / "profiles.json"), "--qrels", str(out / "qrels.jsonl"),
+                                        "--notices", str(out / "notices"), "--system", "tfidf", "--json",
+                                        "--config", str(_config_file(cfg, tmp_path))])
+    assert measured.exit_code == 0, measured.output
+    figures = json.loads(measured.stdout)
+    assert figures["profiles"] == 1 and figures["systems"]["tfidf"]["mrr"] == 1.0  # one notice, judged a fit
 
 
 def _config_file(cfg, tmp_path: Path) -> Path:

@@ -97,6 +97,7 @@ def test_an_sme_signs_up_confirms_gets_a_digest_edits_gives_verdicts_and_comes_b
             not_relevant = html.select_one("a.feedback-link")["href"]
             page.goto(html.select_one("a.profile-link")["href"])
             expect(page.locator("#name")).to_have_value("Harbour <Web> Studio")
+            _fits_the_phone(page)
             page.fill("#capabilities", "We build accessible library websites.")
             page.click("#profile-save")
             expect(page.locator("#saved")).to_contain_text("Changes take effect from the next digest")
@@ -105,8 +106,10 @@ def test_an_sme_signs_up_confirms_gets_a_digest_edits_gives_verdicts_and_comes_b
             expect(page.locator("#refused")).to_contain_text("capability text is what we match on")
 
             page.goto(relevant)
+            _fits_the_phone(page)
             page.click("#confirm-feedback")
             expect(page.locator("h1")).to_have_text("Thank you")
+            _fits_the_phone(page)
             page.click("#undo-feedback")
             expect(page.locator("h1")).to_have_text("Undone")
             page.goto(not_relevant)

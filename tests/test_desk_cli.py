@@ -76,7 +76,8 @@ def test_signups_list_confirm_and_purge(store):
     with session_scope(engine) as s:
         kept = accounts.create_signup(s, SIGNUP, NOW, 48).id
         accounts.create_signup(s, {**SIGNUP, "email": "late@harbour.example"}, NOW - timedelta(days=3), 48)
-    assert "owner@harbour.example" in run(config, "signups", "list").output
+    listed = [json.loads(line) for line in run(config, "signups", "list", "--json").stdout.splitlines()]
+    assert [(x["email"], x["confirmed_at"]) for x in listed] == [("owner@harbour.example", None), ("late@harbour.example", None)]
     r = run(config, "signups", "confirm", str(kept), "--now", NOW.isoformat())
     assert r.exit_code == 0 and "confirmed: profile harbour-web-" in r.output
     assert "already confirmed" in run(config, "signups", "confirm", str(kept), "--now", NOW.isoformat()).output

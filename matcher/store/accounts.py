@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from pydantic import ValidationError
-from sqlalchemy import delete, update
+from sqlalchemy import String, cast, delete, func, or_, update
 from sqlmodel import Session, col, select
 
 from matcher.schema import ProfileSpec
@@ -207,5 +207,7 @@ def set_enabled(session: Session, profile_id: str, enabled: bool, via: str = "cl
 def profiles_for_address(session: Session, address: str) -> list[Profile]:
     """Profiles that send to this address (first or further recipient); for "email me my link"."""
     want = address.strip().casefold()
-    rows = session.exec(select(Profile).order_by(Profile.id))
+    stmt = select(Profile).where(or_(func.lower(Profile.email) == want,
+                                     func.lower(cast(Profile.extra_emails, String)).contains(want, autoescape=True)))
+    rows = session.exec(stmt.order_by(Profile.id))
     return [p for p in rows if want in {p.email.casefold(), *(a.casefold() for a in (p.extra_emails or []))}]

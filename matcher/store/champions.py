@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from email_validator import EmailNotValidError, validate_email
+from sqlalchemy import func
 from sqlmodel import Session, col, select
 
 from matcher.store.models import Champion, ChampionMark, Digest, Match, utcnow
@@ -50,8 +51,7 @@ def sync_config(session: Session, champions: Iterable) -> int:  # noqa: ANN001 -
 
 
 def find_by_email(session: Session, email: str) -> Champion | None:
-    want = email.strip().casefold()
-    return next((c for c in session.exec(select(Champion)) if c.email.casefold() == want), None)
+    return session.exec(select(Champion).where(func.lower(Champion.email) == email.strip().casefold())).first()
 
 
 def find(session: Session, who: str) -> Champion:

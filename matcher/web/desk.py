@@ -19,6 +19,7 @@ from matcher.deliver.tokens import BadToken, ExpiredToken
 from matcher.store import session_scope
 from matcher.store.champions import ChampionError, find_by_email, mark, signed_in
 from matcher.web import champion
+from matcher.web.forms import clean
 from matcher.web.desk_report import attach_marks, explain_quiet, totals, trend
 from matcher.web.security import client_of
 from matcher.web.site import Site
@@ -26,6 +27,11 @@ from matcher.web.site import Site
 log = logging.getLogger(__name__)
 SIGN_IN_SENT = ("If that address belongs to an SME champion, we have sent it a sign-in link. "
                 "It may take a few minutes to arrive.")
+
+
+def _plain_id(value: str, limit: int = 100) -> bool:
+    """An id as the store holds them: 1 to `limit` characters, no control characters (a NUL breaks PostgreSQL)."""
+    return 0 < len(value) <= limit and not any(ord(c) < 32 or ord(c) == 127 for c in value)
 
 
 def routes(site: Site) -> list[Route]:
@@ -94,7 +100,8 @@ def routes(site: Site) -> list[Route]:
             found, error = who(request, s)
             if error:
                 return error
-            history = champion.sme_history(s, request.path_params["profile_id"], tz)
+            pid = request.path_params["profile_id"]
+            history = champion.sme_history(s, pid, tz) if _plain_id(pid) else None
             if history is not None:
                 attach_marks(s, history.weeks)
         if history is None:
@@ -106,7 +113,9 @@ def routes(site: Site) -> list[Route]:
     async def mark_post(request: Request):
         token = request.path_params["token"]
         form = await request.form()
-        pid, key, verdict = form.get("profile", ""), form.get("notice", ""), form.get("verdict", "")
+        pid, key, verdict = (str(form.get(k) or "").strip() for k in ("profile", "notice", "verdict"))
+        if not (_plain_id(pid) and _plain_id(key, 200)):
+            return pages.error(400, "This mark was not stored", "The form did not name a sent item.")
         with session_scope(site.engine) as s:
             found, error = who(request, s)
             if error:
@@ -126,7 +135,7 @@ def routes(site: Site) -> list[Route]:
         if request.method == "GET":
             return pages.page("link_request", request=request, **context)
         form = await request.form()
-        address = (form.get("email") or "").strip()
+        address = clean(form.get("email"))
         if "@" not in address or len(address) > 320:
             return pages.page("link_request", 400, request=request, error="Enter an email address", **context)
         if not site.limits.allow("champion-link", address, client_of(request)):

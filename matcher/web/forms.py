@@ -55,6 +55,14 @@ class ProfileForm:
                    cadence=data.get("cadence") or "weekly", challenges=bool(data.get("challenges")))
 
 
+CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+
+
+def clean(text: object) -> str:
+    """Posted text without control characters (NUL and the like; line breaks and tabs stay), trimmed."""
+    return CONTROL.sub("", text if isinstance(text, str) else "").strip()
+
+
 def _split(text: str, pattern: str = r"[,;\n]") -> list[str]:
     seen: dict[str, None] = {}
     for part in re.split(pattern, text or ""):
@@ -89,22 +97,23 @@ def read_form(form: Mapping[str, Any], getlist) -> tuple[ProfileForm, dict[str, 
     """(what to show back, the profile fields) from a posted form; the fields are None when anything is wrong.
 
     `getlist(name)` returns every value posted under a name (Starlette's FormData.getlist)."""
+    raw_name = form.get("name") if isinstance(form.get("name"), str) else ""
     f = ProfileForm(
-        name=(form.get("name") or "").strip()[: MAX_NAME + 1],
-        emails=(form.get("emails") or "").strip(),
-        capabilities=(form.get("capabilities") or "").strip(),
-        keywords=(form.get("keywords") or "").strip(),
-        cpv=[c.strip() for c in getlist("cpv") if c and c.strip()],
-        regions=[r for r in getlist("regions") if r],
-        value_min=(form.get("value_min") or "").strip(),
-        value_max=(form.get("value_max") or "").strip(),
-        cadence=(form.get("cadence") or "weekly").strip(),
+        name=clean(raw_name)[: MAX_NAME + 1],
+        emails=clean(form.get("emails")),
+        capabilities=clean(form.get("capabilities"))[: MAX_CAPABILITIES + 1],
+        keywords=clean(form.get("keywords")),
+        cpv=[clean(c) for c in getlist("cpv") if clean(c)],
+        regions=[clean(r) for r in getlist("regions") if clean(r)],
+        value_min=clean(form.get("value_min")),
+        value_max=clean(form.get("value_max")),
+        cadence=clean(form.get("cadence")) or "weekly",
         challenges=form.get("challenges") in ("on", "yes", "1", "true"),
     )
     e = f.errors
     if not f.name:
         e["name"] = "Enter your business name"
-    elif len(f.name) > MAX_NAME or any(ord(c) < 32 for c in f.name):
+    elif len(f.name) > MAX_NAME or any(ord(c) < 32 for c in raw_name.strip()):
         e["name"] = f"The business name must be one line of at most {MAX_NAME} characters"
     emails = _split(f.emails, r"[,;\s]+")
     if not emails:

@@ -16,7 +16,7 @@ from starlette.routing import Route
 from matcher.deliver.tokens import BadToken
 from matcher.store import accounts, session_scope
 from matcher.store.models import Profile
-from matcher.web.forms import ProfileForm, read_form
+from matcher.web.forms import ProfileForm, clean, read_form
 from matcher.web.security import client_of
 from matcher.web.signup import CpvCatalogue, form_context, recipient_mail
 from matcher.web.site import Site
@@ -85,7 +85,7 @@ def routes(site: Site) -> list[Route]:
         if request.method == "GET":
             return pages.page("link_request", request=request, **context)
         form = await request.form()
-        address = (form.get("email") or "").strip()
+        address = clean(form.get("email"))
         if "@" not in address or len(address) > 320:
             return pages.page("link_request", 400, request=request, error="Enter an email address", **context)
         if not site.limits.allow("profile-link", address, client_of(request)):

@@ -19,6 +19,7 @@ from matcher.deliver.tokens import VERDICTS, BadToken
 from matcher.store import session_scope
 from matcher.store.feedback import FeedbackError, clear_verdict, current_verdict, record_verdict, set_reason
 from matcher.store.models import Notice, Profile
+from matcher.web.forms import clean
 from matcher.web.site import Site
 
 log = logging.getLogger(__name__)
@@ -36,8 +37,8 @@ MAX_REASON = 500
 
 def reason_of(form) -> str | None:  # noqa: ANN001
     """'wrong-work' or 'wrong-work: in the SME's words' or the words alone; None when nothing was given."""
-    choice = (form.get("reason") or "").strip()
-    words = " ".join((form.get("reason_text") or "").split())[:MAX_REASON]
+    choice = clean(form.get("reason"))
+    words = " ".join(clean(form.get("reason_text")).split())[:MAX_REASON]
     choice = choice if choice in dict(REASONS) else ""
     text = ": ".join(x for x in (choice, words) if x)
     return text or None
