@@ -13,7 +13,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from matcher.match.regions import ENGLISH_REGIONS, NATIONS
+from matcher.match.regions import ALL_REGIONS, ENGLISH_REGIONS, NATIONS, regions_of
 from matcher.schema import ProfileSpec
 
 REGION_CHOICES = ("UK-wide", *ENGLISH_REGIONS, *NATIONS)
@@ -50,7 +50,7 @@ class ProfileForm:
         money = lambda v: "" if v is None else f"{float(v):.0f}"  # noqa: E731
         return cls(name=data.get("name") or "", emails="\n".join(e for e in emails if e),
                    capabilities=data.get("capabilities") or "", keywords=", ".join(data.get("keywords") or []),
-                   cpv=list(data.get("cpv") or []), regions=list(data.get("regions") or []),
+                   cpv=list(data.get("cpv") or []), regions=region_choices(data.get("regions") or []),
                    value_min=money(data.get("value_min")), value_max=money(data.get("value_max")),
                    cadence=data.get("cadence") or "weekly", challenges=bool(data.get("challenges")))
 
@@ -61,6 +61,17 @@ CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 def clean(text: object) -> str:
     """Posted text without control characters (NUL and the like; line breaks and tabs stay), trimmed."""
     return CONTROL.sub("", text if isinstance(text, str) else "").strip()
+
+
+def region_choices(stored: list[str]) -> list[str]:
+    """The list's names for stored regions, as the matcher reads them ("England" is every English region, "UKK"
+    the South West, "UK-wide" or none at all everywhere), so an edit keeps what the profile meant."""
+    covered: set[str] = set()
+    for name in stored:
+        covered |= regions_of(name) or set()
+    if not stored or covered >= ALL_REGIONS:
+        return ["UK-wide"]
+    return [r for r in REGION_CHOICES if r in covered]
 
 
 def _split(text: str, pattern: str = r"[,;\n]") -> list[str]:

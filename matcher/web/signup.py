@@ -27,12 +27,14 @@ from matcher.web.site import Site
 
 log = logging.getLogger(__name__)
 CPV_CACHE_SECONDS = 600
+CPV_FROM_NOTICES = 5000  # the labels of the latest this-many stored notices
 WEEKDAYS = {"mon": "Monday", "tue": "Tuesday", "wed": "Wednesday", "thu": "Thursday", "fri": "Friday",
             "sat": "Saturday", "sun": "Sunday"}
 
 
 class CpvCatalogue:
-    """CPV codes with labels, for the form's pick-by-label list: the labels the stored notices carry."""
+    """CPV codes with labels, for the form's pick-by-label list: the labels the latest stored notices carry
+    (read again every CPV_CACHE_SECONDS)."""
 
     def __init__(self, site: Site) -> None:
         self.site, self.options, self.at = site, [], 0.0
@@ -52,9 +54,9 @@ class CpvCatalogue:
 
 
 def _raw_notices():  # noqa: ANN202
-    from sqlmodel import select
+    from sqlmodel import col, select
 
-    return select(Notice.raw)
+    return select(Notice.raw).order_by(col(Notice.first_seen).desc()).limit(CPV_FROM_NOTICES)
 
 
 def form_context(catalogue: CpvCatalogue, f: ProfileForm) -> dict:
