@@ -40,7 +40,8 @@ def demo_config(workdir: Path, base_urls: dict[str, str]) -> dict:
             "window_hours": MAX_WINDOW_HOURS.get(name, 360),
             "retry_wait_seconds": 1,
             "rate_limit_wait_seconds": 5,
-            "stages": ["planning", "tender", "award"],
+            # Find a Tender takes no `stages`: it would hide every Procurement Act notice (sources.md 2.7)
+            **({} if name == "find_a_tender" else {"stages": ["planning", "tender", "award"]}),
         }
         for name in DEMO_SOURCES
     }

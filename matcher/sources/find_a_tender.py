@@ -124,6 +124,9 @@ class FindATender(HourlyWindows, LinksPaginated, Source):
 
     def __init__(self, cfg: SourceConfig, client=None, **client_options: Any):  # noqa: ANN001
         check_window(cfg, self.name)
+        if "stages" in cfg.model_fields_set and cfg.stages:
+            log.warning("sources.%s.stages is ignored: on Find a Tender it hides every Procurement Act notice "
+                        "(sources.md 2.7); every release is stored and labelled by its notice type", self.name)
         super().__init__(cfg, client, **client_options)
 
     def first_request(self, window: Window) -> tuple[str, dict[str, Any]]:
