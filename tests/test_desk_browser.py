@@ -62,7 +62,8 @@ def _fits_the_phone(page) -> None:
 def test_an_sme_signs_up_confirms_gets_a_digest_edits_gives_verdicts_and_comes_back(tmp_path):
     port = free_port()
     with smtp_server() as (handler, smtp_port):
-        cfg = make_config(tmp_path, digest={"public_base_url": f"http://127.0.0.1:{port}"},
+        cfg = make_config(tmp_path, digest={"public_base_url": f"http://127.0.0.1:{port}",
+                                            "from_address": "Matcher <alerts@matcher.example.org>"},
                           delivery={"mode": "smtp", "smtp_port": smtp_port}, web={"preview_weeks": 0})
         engine = store_for(cfg)
         with web_server(create_app(cfg, engine, now=lambda: NOW), port) as base, chromium(sync_api) as browser:
