@@ -50,7 +50,8 @@ def poll(
     table = _table("source", "result", "windows", "pages", "requests", "new", "updated", "merged", "same", "quarantined",
                    "watermark", title=f"Poll as of {_when(when)} UTC (merged: copies of notices from another portal)")
     for r in reports:
-        table.add_row(r.source, Text("failed", style="red") if r.error else "ok", f"{r.windows_done}/{r.windows}", str(r.pages),
+        result = Text("failed", style="red") if r.error else Text("incomplete", style="red") if r.gaps_open else "ok"
+        table.add_row(r.source, result, f"{r.windows_done}/{r.windows}", str(r.pages),
                       str(r.requests), str(r.inserted), str(r.updated), str(r.merged), str(r.unchanged),
                       str(r.quarantined), _when(r.watermark))
     console.print(table)
