@@ -163,3 +163,26 @@ def _config_file(cfg, tmp_path: Path) -> Path:
     p.write_text(f'[database]\nurl = "{cfg.database.url}"\n[secrets]\nsecret_env = "MATCHER_TEST_SECRET_NOT_SET"\n'
                  f'secret_file = "{cfg.secrets.secret_file}"\n')
     return p
+
+
+def test_each_digest_item_has_both_verdict_links_and_the_email_links_the_profile(tmp_path):
+    from jobs.digest import digest_job
+    from helpers_digest import add_match, parse_eml
+    from bs4 import BeautifulSoup
+
+    cfg = make_config(tmp_path)
+    engine = store_for(cfg)
+    add_profile(engine, "acme", name="Acme Web", extra_emails=["ops@acme.example"])
+    add_notice(engine, "n1", title="Library website rebuild")
+    add_match(engine, "acme", "n1", 0.9)
+    digest_job(cfg, engine, NOW)
+    message = parse_eml((tmp_path / "outbox" / WEEK / "acme.eml").read_bytes())
+    assert [a.addr_spec for a in message["To"].addresses] == ["acme@example.org", "ops@acme.example"]
+    html = BeautifulSoup(message.get_body(("html",)).get_content(), "html.parser")
+    signer = LinkSigner.from_config(cfg)
+    relevant = signer.read_feedback(html.select_one("a.relevant-link")["href"].rsplit("/", 1)[1])
+    not_relevant = signer.read_feedback(html.select_one("a.feedback-link")["href"].rsplit("/", 1)[1])
+    assert (relevant.notice_key, relevant.verdict, not_relevant.verdict) == ("n1", "relevant", "not-relevant")
+    assert signer.read_profile(html.select_one("a.profile-link")["href"].rsplit("/", 1)[1]) == "acme"
+    text = message.get_body(("plain",)).get_content()
+    assert "Relevant: http" in text and "Not relevant: http" in text and "View or change your profile: http" in text
