@@ -91,7 +91,7 @@ class SourceConfig(_Section):
     # gaps in the notice-id sequence are asked for by id, at most audit_max_requests per poll, and an id
     # answered 404 / empty (residue) at most residue_retries times, residue_recheck_hours apart
     split_floor_seconds: float = Field(60, ge=1, description="shortest window a full page is split down to")
-    audit_max_requests: int = Field(60, ge=0, description="by-id requests per poll to fill notice-id gaps")
+    audit_max_requests: int = Field(200, ge=0, description="by-id requests per poll to fill notice-id gaps")
     residue_retries: int = Field(2, ge=1, le=10, description="times an id answered 404/empty is asked for")
     residue_recheck_hours: float = Field(24, ge=0, description="wait before asking for a residue id again")
 
