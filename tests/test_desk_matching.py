@@ -97,3 +97,24 @@ def test_the_pending_signup_page_shows_the_preview_before_confirming(engine, tmp
     titles = [li.strong.get_text() for li in page.select("li.preview-item")]
     assert titles[0] == "Grounds maintenance of parks and cemeteries"
     assert "IT health check and penetration testing" not in titles
+
+
+def test_profiles_past_weeks_prints_the_same_preview(store, cfg, tmp_path):  # noqa: F811
+    from typer.testing import CliRunner
+
+    from matcher.cli import app
+
+    db = store.url.database
+    config = tmp_path / "config.toml"
+    config.write_text(f'[database]\nurl = "sqlite:///{db}"\n')
+    with session_scope(store) as s:
+        for row in s.exec(select(Notice)):
+            row.first_seen = NOW - timedelta(days=10)
+            s.add(row)
+    r = CliRunner().invoke(app, ["profiles", "past-weeks", "grounds", "--json", "--now", NOW.isoformat(),
+                                 "--config", str(config)])
+    assert r.exit_code == 0, r.output
+    import json
+
+    titles = [i["title"] for w in json.loads(r.stdout)["weeks"] for i in w["items"]]
+    assert titles[0] == "Grounds maintenance of parks and cemeteries" and "IT health check and penetration testing" not in titles

@@ -147,3 +147,51 @@ def signups_purge(now: str = NowOption, config: Path = ConfigOption) -> None:
 
 def register(app: typer.Typer) -> None:
     app.add_typer(signups_app, name="signups")
+
+
+@profiles_app.command("past-weeks")
+def profiles_past_weeks(
+    profile_id: str,
+    weeks: int = typer.Option(4, "--weeks", min=1, max=12, help="How many past weeks to rank."),
+    as_json: bool = typer.Option(False, "--json", help="Print the weeks as JSON."),
+    now: str = NowOption,
+    config: Path = ConfigOption,
+) -> None:
+    """What a profile would have received in each of the last weeks, from the stored notices (the sign-up
+    page's preview). Writes nothing but embeddings to the vector cache."""
+    from matcher.embed import Embedder, EmbeddingError, cached_embed
+    from matcher.store import accounts, session_scope
+    from matcher.store.profiles import to_spec
+    from matcher.web.preview import past_weeks
+
+    cfg = load(config)
+    engine = engine_for(cfg)
+    embedder = Embedder(cfg.embedding)
+
+    def encode(texts):  # noqa: ANN001, ANN202
+        with session_scope(engine) as s:
+            return cached_embed(s, embedder, texts)[0]
+
+    with session_scope(engine) as s:
+        try:
+            spec = to_spec(accounts.get_profile(s, profile_id))
+            result = past_weeks(s, cfg, spec, parse_now_option(now), encode, weeks)
+        except accounts.AccountError as e:
+            fail(str(e))
+        except EmbeddingError as e:
+            fail(str(e), 2)
+    if result.error:
+        fail(f"profile {profile_id}: {result.error}")
+    if as_json:
+        from dataclasses import asdict
+
+        typer.echo(json.dumps(asdict(result), indent=2, ensure_ascii=False))
+        return
+    table = Table("week", "#", "notice", "buyer", "score", title=f"{profile_id}: the last {weeks} weeks, from "
+                  f"{result.candidates} stored notice(s)")
+    for w in result.weeks:
+        for n, item in enumerate(w.items, 1):
+            table.add_row(*(Text(str(x)) for x in (w.week, n, item.title, item.buyer or "-", f"{item.score:.2f}")))
+        if not w.items:
+            table.add_row(Text(w.week), "", Text("(nothing above the threshold)"), "", "")
+    console.print(table)
