@@ -18,6 +18,7 @@ from sqlalchemy import delete, or_
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
+from matcher.progress import Progress
 from matcher import clock
 from matcher.config import Config, MatchingConfig
 from matcher.embed import Embedder, cached_embed, matching_vectors
@@ -33,6 +34,7 @@ from matcher.schema import NoticeRecord, ProfileSpec
 from matcher.store import session_scope
 
 log = logging.getLogger(__name__)
+progress_log = logging.getLogger("matcher.progress")
 
 _BOOKKEEPING = {"id", "content_hash", "first_seen", "last_seen"}
 
@@ -189,12 +191,14 @@ def match_week(
     outcomes = {p.id: WeekOutcome(profile_id=p.id, week=report.week) for p in inputs.profiles}
     if inputs.profiles and inputs.notices:
         vectors = week_vectors(inputs, encode)
+        progress_log.info("match: scoring %d SMEs against %d notices", len(inputs.profiles), len(inputs.notices))
         result, picked = choose(inputs, vectors, cfg.matching, now)
         for pv, ranking in zip(vectors.profiles, result.rankings):
             report.excluded.update(ranking.excluded)
             chosen[ranking.profile.id] = [(item, pv) for item in picked[ranking.profile.id]]
-        rows = _explained_rows(chosen, inputs.profiles, inputs.notices, vectors.notices, result, result.idf(), encode,
-                               cfg, report.week)
+        with Progress("match: explaining", total=len(chosen), unit="SME") as progress:
+            rows = _explained_rows(chosen, inputs.profiles, inputs.notices, vectors.notices, result, result.idf(),
+                                   encode, cfg, report.week, progress)
         _note_outcomes(outcomes, inputs, vectors, result, cfg, now)
     with session_scope(engine) as s:
         if ids:
@@ -232,7 +236,11 @@ def _note_outcomes(outcomes: dict[str, WeekOutcome], inputs: WeekInputs, vectors
             o.best_score, o.best_notice_key = round(ranking.items[0].score, 4), ranking.items[0].key
 
 
-def _explained_rows(chosen, profiles, notices, notice_vecs, result, idf, encode, cfg: Config, week: str) -> list[Match]:
+PROGRESS_CHUNK = 500  # SMEs per progress step
+
+
+def _explained_rows(chosen, profiles, notices, notice_vecs, result, idf, encode, cfg: Config, week: str,
+                    progress: Progress | None = None) -> list[Match]:
     """Match rows with explanations; the phrases and sentences they compare are embedded through the cache."""
     mcfg = cfg.matching
     by_id = {p.id: p for p in profiles}
@@ -247,7 +255,9 @@ def _explained_rows(chosen, profiles, notices, notice_vecs, result, idf, encode,
     for pid in phrases:
         phrase_vecs[pid], at = vecs[at : at + len(phrases[pid])], at + len(phrases[pid])
     rows = []
-    for pid, items in chosen.items():
+    for done, (pid, items) in enumerate(chosen.items(), 1):
+        if progress is not None and (done % PROGRESS_CHUNK == 0 or done == len(chosen)):
+            progress.step(done - progress.done, note=f"{len(rows)} matches")
         for rank_no, (item, pv) in enumerate(items, 1):
             j = item.index
             why = explain(by_id[pid], notices[j], item, mcfg, terms=result.notice_terms[j], idf=idf,

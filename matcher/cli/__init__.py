@@ -1,8 +1,6 @@
 """The `matcher` command: thin; each command module registers its commands and calls the rooms."""
 from __future__ import annotations
 
-import logging
-
 import typer
 
 app = typer.Typer(
@@ -14,8 +12,19 @@ app = typer.Typer(
 
 
 @app.callback()
-def _main(verbose: bool = typer.Option(False, "--verbose", "-v", help="Log progress and retries.")) -> None:
-    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+def _main(
+    ctx: typer.Context,
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Log progress and retries."),
+    log_format: str = typer.Option("text", "--log-format", envvar="MATCHER_LOG_FORMAT",
+                                   help="text, or json: one JSON object per log line (for a log collector)."),
+) -> None:
+    from matcher.logs import setup_logging
+
+    if log_format not in ("text", "json"):
+        raise typer.BadParameter("must be text or json", param_hint="--log-format")
+    redirect = setup_logging(verbose=verbose, json_lines=log_format == "json")
+    if redirect is not None:  # progress bars on a terminal: log lines print above them, not through them
+        ctx.with_resource(redirect)
 
 
 def _register() -> None:

@@ -20,16 +20,25 @@ config_app = typer.Typer(help="Check the config file.", no_args_is_help=True)
 @config_app.command("check")
 def config_check(
     file: Path = typer.Argument(None, help="Config file to check (default: the --config file)."),
+    strict: bool = typer.Option(False, "--strict", help="Exit 1 when there are warnings (for a deployment check)."),
     config: Path = ConfigOption,
 ) -> None:
-    """Validate a config file and print the effective config, defaults filled in."""
+    """Validate a config file and print the effective config, defaults filled in; warn about settings a real
+    service cannot use (loopback public_base_url, a .invalid sender, no SMTP password in smtp mode)."""
+    from matcher.readiness import warnings
+
     cfg = load(file or config)
+    found = warnings(cfg)
+    for line in found:
+        err_console.print(f"[yellow]warning:[/] {line}", highlight=False, soft_wrap=True)
     data = cfg.model_dump(mode="json", exclude={"base_dir"})
     data["database"]["url"] = mask_url(data["database"]["url"])  # passwords in URLs are never printed
     for source in data.get("sources", {}).values():
         source["base_url"] = mask_url(source["base_url"])
-    console.print(f"# {file or config}: OK", highlight=False)
+    console.print(f"# {file or config}: OK" + (f" ({len(found)} warning(s))" if found else ""), highlight=False)
     console.print(_to_toml(data), highlight=False, markup=False)
+    if strict and found:
+        raise typer.Exit(1)
 
 
 def _to_toml(data: dict, prefix: str = "") -> str:

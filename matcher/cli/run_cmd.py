@@ -32,12 +32,40 @@ def run(
             report = run_once(cfg, engine, parse_now_option(now))
         finally:
             lock.release()
-        console.print(f"poll: {report.poll}\nmatch: {report.match}\ndigest: {report.digest}", highlight=False)
+        for table in summary_tables(report):
+            console.print(table)
         return
     from jobs.scheduler import run_forever
 
     console.print("scheduler running; Ctrl-C or SIGTERM stops it after running jobs finish")
     run_forever(cfg, engine)
+
+
+def summary_tables(report) -> list[Table]:  # noqa: ANN001 - a pipeline.PipelineReport
+    """What `run --once` did: notices per source, matches, digests by state."""
+    polled = Table(title="Poll")
+    polled.add_column("source", no_wrap=True)
+    for name in ("new", "updated", "unchanged", "quarantined", "requests", "seconds"):
+        polled.add_column(name, justify="right")
+    polled.add_column("result", overflow="fold")
+    for r in report.poll or []:
+        polled.add_row(r.source, str(r.inserted), str(r.updated + r.merged), str(r.unchanged + r.skipped),
+                       str(r.quarantined), str(r.requests), f"{r.seconds:.1f}", "ok" if r.ok else f"failed: {r.error}")
+    tables = [polled]
+    m = report.match
+    if m is not None:
+        matched = Table("week", "SMEs", "candidate notices", "matches", "SMEs with none", "errors", title="Match")
+        nothing = sum(1 for n in m.per_profile.values() if not n)
+        matched.add_row(m.week, str(m.profiles), str(m.candidates), str(m.written), str(nothing), str(len(m.errors)))
+        tables.append(matched)
+    d = report.digest
+    if d is not None:
+        states = dict(d.states)
+        digests = Table("week", "sent", "failed", "empty", "other", title="Digests")
+        other = ", ".join(f"{n} {s}" for s, n in sorted(states.items()) if s not in ("sent", "failed", "empty")) or "-"
+        digests.add_row(d.week, str(states.get("sent", 0)), str(states.get("failed", 0)), str(states.get("empty", 0)), other)
+        tables.append(digests)
+    return tables
 
 
 def demo(

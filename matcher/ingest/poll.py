@@ -14,6 +14,7 @@ after the windows (matcher.ingest.audit); ids still missing are reported as open
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -22,6 +23,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
 from matcher.config import Config
+from matcher.progress import Progress
 from matcher.schema import NoticeRecord
 from matcher.sources.base import Known, Page, Source
 from matcher.sources.http import FetchError
@@ -52,6 +54,7 @@ class PollReport:
     unchanged: int = 0
     skipped: int = 0  # listed items not read again: their listing entry is unchanged (the Digital Marketplace)
     quarantined: int = 0
+    seconds: float = 0.0
     watermark: datetime | None = None
     error: str | None = None
     quarantine_reasons: list[str] = field(default_factory=list)
@@ -176,6 +179,8 @@ def poll_source(engine: Engine, source: Source, now: datetime) -> PollReport:
     windows = source.windows(report.since, now)
     report.windows = len(windows)
     requests_before = source.client.requests_made
+    started = time.monotonic()
+    progress = Progress(source.name, total=len(windows), unit="window")
     try:
         for window in windows:
             part_releases = 0
@@ -190,6 +195,7 @@ def poll_source(engine: Engine, source: Source, now: datetime) -> PollReport:
             _advance(engine, source.name, window.end, report)
             report.windows_done += 1
             log.info("%s: window %s done (%d pages so far)", source.name, window, report.pages)
+            progress.step(note=f"{window}: {report.pages} pages, {report.inserted} new, {report.updated} updated")
         if getattr(source, "audits_ids", False):
             audit_ids(engine, source, report, now, store_page)
     except FetchError as e:
@@ -205,8 +211,22 @@ def poll_source(engine: Engine, source: Source, now: datetime) -> PollReport:
             wm.last_success_at = now
             session.add(wm)
     finally:
+        progress.close()
         report.requests = source.client.requests_made - requests_before
+        report.seconds = time.monotonic() - started
+        _note_duration(engine, source.name, report.seconds, now)
     return report
+
+
+def _note_duration(engine: Engine, name: str, seconds: float, now: datetime) -> None:
+    """How long the last poll took (the metrics read it); a store that fails here already failed the poll."""
+    try:
+        with session_scope(engine) as session:
+            wm = get_watermark(session, name)
+            wm.last_poll_seconds, wm.last_poll_at = seconds, now
+            session.add(wm)
+    except Exception:  # noqa: BLE001 - the poll's own error is what the report says
+        log.exception("could not record how long the poll of %s took", name)
 
 
 def poll_sources(cfg: Config, engine: Engine, now: datetime, sources: list[str] | None = None) -> list[PollReport]:

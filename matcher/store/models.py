@@ -165,6 +165,8 @@ class Watermark(SQLModel, table=True):
     last_success_at: datetime | None = None
     last_error: str | None = Field(default=None, sa_column=Column(Text))
     last_error_at: datetime | None = None
+    last_poll_seconds: float | None = Field(default=None, description="how long the last poll took")
+    last_poll_at: datetime | None = None
 
 
 class Quarantined(SQLModel, table=True):

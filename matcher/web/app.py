@@ -30,7 +30,7 @@ from matcher.deliver.tokens import LinkSigner
 from matcher.digest.render import template_env
 from matcher.store import session_scope
 from matcher.store.champions import sync_config
-from matcher.web import desk, hardening, profile, signup, verdicts
+from matcher.web import desk, hardening, metrics, profile, signup, verdicts
 from matcher.web.pages import SECURITY_HEADERS, Pages
 from matcher.web.security import RateLimits, with_csrf
 from matcher.web.site import Site
@@ -65,6 +65,7 @@ def create_app(cfg: Config, engine: Engine, now: Callable[[], datetime] = clock.
         *verdicts.routes(site),
         *desk.routes(site),
         Route("/healthz", health, methods=["GET"]),
+        *metrics.routes(cfg, engine, site.now),
     ], exception_handlers={DataError: refused_input})
     from matcher.deliver.secrets import signing_key
 
