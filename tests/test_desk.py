@@ -110,6 +110,16 @@ def test_a_champion_marks_a_sent_item_and_the_mark_keeps_who_and_when(desk):
     assert no_token.status_code == 403
 
 
+def test_the_sme_page_shows_what_the_sme_said_was_wrong(desk):
+    cfg, engine, client, _ = desk
+    from matcher.store.feedback import set_reason
+
+    with session_scope(engine) as s:
+        set_reason(s, "acme", "n1", "wrong-place: we only work <north>")
+    page = soup(client.get(f"{_sign_in(cfg, engine)}/sme/acme"))
+    assert page.select_one("tr#item-n1 .feedback-reason").get_text() == "What was wrong: wrong-place: we only work <north>"
+
+
 def test_figures_per_week_and_over_time(desk):
     cfg, engine, client, _ = desk
     home = _sign_in(cfg, engine)

@@ -75,6 +75,7 @@ class SentItem:
     feedback: str | None = None  # relevant, not-relevant, or None when the SME said nothing
     feedback_via: str | None = None
     feedback_at: datetime | None = None
+    feedback_reason: str | None = None  # the SME's optional "what was wrong?"
     marks: list = field(default_factory=list)  # champions' marks: (champion name, verdict, when), newest first
 
 
@@ -185,6 +186,7 @@ def _item(match: Match, notice: Notice | None, feedback: Feedback | None, tz: st
         feedback=feedback.verdict if feedback else None,
         feedback_via=feedback.via if feedback else None,
         feedback_at=as_utc(feedback.created_at) if feedback else None,
+        feedback_reason=getattr(feedback, "reason", None) if feedback else None,
     )
 
 
