@@ -179,6 +179,7 @@ class DigestConfig(_Section):
     max_items: int = Field(10, ge=1, le=100)
     send_empty: bool = False
     closing_soon_days: int = Field(7, ge=0, le=60)
+    reminder_days: int = Field(3, ge=0, le=60, description="remind an SME this many days before a listed item closes (0 = no reminders)")
     from_address: str = "SME Opportunity Matcher <alerts@matcher.invalid>"
     subject: str = "Your public-sector opportunities for the week of {week_start}"
     public_base_url: str = Field("http://127.0.0.1:8080", description="where the unsubscribe/feedback links point")

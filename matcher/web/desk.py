@@ -4,6 +4,7 @@
   GET  /champion/{token}                   one week (?week=2025-W04): figures, trend, SMEs, who got nothing and why
   GET  /champion/{token}/sme/{profile_id}  what one SME was sent, week by week, and why; mark each item
   POST /champion/{token}/mark              store the champion's mark on a sent item (who and when), then back
+  GET  /champion/{token}/buyers            buyers by SME share of their awards (the figures `matcher buyers` prints)
 A forged, damaged or revoked token gets a 403 page; an expired one says so.
 """
 from __future__ import annotations
@@ -51,6 +52,7 @@ def routes(site: Site) -> list[Route]:
         return {
             "home": home,
             "mark": f"{home}/mark",
+            "buyers": f"{home}/buyers",
             "week": lambda week: f"{home}?{urlencode({'week': week})}",
             "sme": lambda pid, week=None: f"{home}/sme/{quote(pid, safe='')}" + (f"?{urlencode({'week': week})}" if week else ""),
         }
@@ -110,6 +112,19 @@ def routes(site: Site) -> list[Route]:
         return pages.page("sme", folder="champion", request=request, h=history, back_week=back, claim=claim,
                           champion=person, url=urls(token), marked=request.query_params.get("marked"))
 
+    def buyers_page(request: Request):
+        """Buyers by SME share of their recent awards, from the stored award notices."""
+        from matcher.digest.buyers import LAST_CONTRACTS, buyer_index, short_money
+
+        with session_scope(site.engine) as s:
+            found, error = who(request, s)
+            if error:
+                return error
+            ranked = buyer_index(s).ranked()
+        person, claim = found
+        return pages.page("buyers", folder="champion", request=request, buyers=ranked, last=LAST_CONTRACTS,
+                          claim=claim, champion=person, url=urls(request.path_params["token"]), money=short_money)
+
     async def mark_post(request: Request):
         token = request.path_params["token"]
         form = await request.form()
@@ -156,6 +171,7 @@ def routes(site: Site) -> list[Route]:
     return [
         Route("/champion/sign-in", sign_in, methods=["GET", "POST"]),
         Route("/champion/{token}", overview, methods=["GET"]),
+        Route("/champion/{token}/buyers", buyers_page, methods=["GET"]),
         Route("/champion/{token}/mark", mark_post, methods=["POST"]),
         Route("/champion/{token}/sme/{profile_id:path}", sme_page, methods=["GET"]),
     ]
