@@ -302,6 +302,8 @@ class WebConfig(_Section):
     rate_per_address: str = Field("3/hour;10/day", description="sign-ups and link requests per address (limits syntax)")
     rate_per_client: str = Field("20/hour;100/day", description="sign-ups and link requests per client address")
     preview_weeks: int = Field(4, ge=0, le=12, description="weeks of stored notices the sign-up preview ranks (0 = off)")
+    trusted_proxies: list[str] = Field(default_factory=list, description="addresses of the reverse proxies whose "
+                                       "X-Forwarded-For/-Proto are believed (rate limits then see the real client)")
 
     @field_validator("rate_per_address", "rate_per_client")
     @classmethod

@@ -85,5 +85,7 @@ def serve(cfg: Config, engine: Engine, host: str, port: int) -> None:
     import uvicorn
 
     # the access log shows paths with their link tokens cut out (hardening.RedactTokens)
-    uvicorn.run(create_app(cfg, engine), host=host, port=port, log_level="info", proxy_headers=False,
-                log_config=hardening.access_log_config())
+    # behind a reverse proxy: believe its X-Forwarded-For/-Proto only when it is named in web.trusted_proxies
+    trusted = cfg.web.trusted_proxies
+    uvicorn.run(create_app(cfg, engine), host=host, port=port, log_level="info", proxy_headers=bool(trusted),
+                forwarded_allow_ips=",".join(trusted) if trusted else None, log_config=hardening.access_log_config())
