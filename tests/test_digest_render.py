@@ -249,3 +249,13 @@ def test_every_fact_in_the_html_part_is_in_the_plain_text_part_too(setup):
                     assert plain(piece) in text, piece
                     facts += 1
     assert facts >= 20
+
+
+def test_a_bare_cpv_code_gets_the_label_another_stored_notice_gives_it(setup):
+    cfg, engine = setup
+    add_notice(engine, "bare", title="Solar panels")
+    add_notice(engine, "other", title="Solar farm", raw={"tender": {"classification": {"id": "09331000", "description": "Solar panels"}}})
+    add_match(engine, "acme", "bare", 0.8, explanation={"cpv": ["09331000", "72000000 IT services"], "evidence": "Panels."})
+    _, view = _preview(cfg, engine)
+    assert view.items[0].cpv == ["09331000 Solar panels", "72000000 IT services"]
+    assert view.items[0].why.cpv == ["09331000 Solar panels", "72000000 IT services"]

@@ -317,3 +317,4 @@ def buyer_index(session, last: int = LAST_CONTRACTS) -> BuyerIndex:  # noqa: ANN
             del _cache[old]
         _cache[stamp] = BuyerIndex.of(stored_award_facts(session), last)
     return _cache[stamp]
+

@@ -225,9 +225,19 @@ def when_text(notice: Notice, group: str, cfg: Config, now: datetime) -> tuple[s
     return f"Closes {in_days(days)}: {format_when(notice.closes_at, tz)}", 0 <= days <= cfg.digest.closing_soon_days
 
 
+def labelled(entries: list[str], labels: dict[str, str] | None) -> list[str]:
+    """CPV entries as '<code> <label>': a bare code gets the label another stored notice gives it, if any."""
+    out = []
+    for entry in entries:
+        code, _, label = entry.partition(" ")
+        out.append(entry if label or not labels or code not in labels else f"{code} {labels[code]}")
+    return out
+
+
 def make_item(match: Match, notice: Notice, cfg: Config, now: datetime, signer: LinkSigner,
-              buyers: Any = None) -> DigestItem:
-    """One item; `buyers` (a buyers.BuyerIndex) gives the buyer's award record, or None to leave it out."""
+              buyers: Any = None, cpv_labels: dict[str, str] | None = None) -> DigestItem:
+    """One item; `buyers` (a buyers.BuyerIndex) gives the buyer's award record, or None to leave it out;
+    `cpv_labels` names CPV codes the explanation lists bare."""
     why = match.explanation if isinstance(match.explanation, dict) else {}
     group = group_of(notice)
     challenge = explanation_text(why.get("challenge")) or challenge_of(notice)
@@ -258,7 +268,7 @@ def make_item(match: Match, notice: Notice, cfg: Config, now: datetime, signer: 
         summary=explanation_text(why.get("summary")),
         capabilities=caps,
         terms=explanation_strings(why.get("terms")),
-        cpv=explanation_strings(why.get("cpv")),
+        cpv=labelled(explanation_strings(why.get("cpv")), cpv_labels),
         evidence=explanation_text(why.get("evidence")),
         feedback_url=signer.feedback_url(match.profile_id, notice.key, "not-relevant"),
         relevant_url=signer.feedback_url(match.profile_id, notice.key, "relevant"),
@@ -276,7 +286,7 @@ def make_item(match: Match, notice: Notice, cfg: Config, now: datetime, signer: 
             strength=strength_label(float(match.score)),
             capability=caps[0] if caps else None,
             terms=explanation_strings(why.get("terms"), limit=3),
-            cpv=explanation_strings(why.get("cpv"), limit=3),
+            cpv=labelled(explanation_strings(why.get("cpv"), limit=3), cpv_labels),
             evidence=explanation_text(why.get("evidence")),
             challenge=challenge,
             summary=(explanation_text(why.get("summary")) or "").rstrip(". ") or None,
