@@ -91,10 +91,10 @@ def demo(
         buyers = [b for b in buyer_index(s).ranked() if b.contracts]
     console.print(f"\n{len(reminders)} deadline reminder(s) written to {outbox / 'reminders'} (the reminder job run for "
                   f"each of the next 14 days)\n{len(buyers)} buyers with award history from the recordings' award "
-                  f"notices: matcher --config {workdir / 'config.toml'} buyers", highlight=False)
+                  f"notices: matcher buyers --config {workdir / 'config.toml'}", highlight=False)
     console.print(f"\n{sent} digests written to {outbox}\nconfig used: {(workdir / 'config.toml').resolve()}"
-                  f"\ntry: matcher --config {workdir / 'config.toml'} digest preview "
-                  f"{next((r.profile_id for r in rows if r.matches), 'PROFILE_ID')}",
+                  f"\ntry: matcher digest preview {next((r.profile_id for r in rows if r.matches), 'PROFILE_ID')} "
+                  f"--config {workdir / 'config.toml'}",
                   highlight=False)
 
 
