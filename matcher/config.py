@@ -112,12 +112,12 @@ class EmbeddingConfig(_Section):
 
 
 class WeightsConfig(_Section):
-    """Relative weights of the four score components; fitted on the dev judgments (`matcher eval --fit`)."""
+    """Relative weights of the four score components; fitted on both dev sets' judgments (`matcher eval --fit`)."""
 
-    dense: float = Field(0.445, ge=0)
-    lexical: float = Field(0.212, ge=0)
-    keyword: float = Field(0.248, ge=0)
-    cpv: float = Field(0.094, ge=0)
+    dense: float = Field(0.449, ge=0)
+    lexical: float = Field(0.296, ge=0)
+    keyword: float = Field(0.181, ge=0)
+    cpv: float = Field(0.074, ge=0)
 
     @model_validator(mode="after")
     def _not_all_zero(self) -> "WeightsConfig":
@@ -139,6 +139,8 @@ class FeedbackConfig(_Section):
     query_weight: float = Field(1.0, gt=0, description="Rocchio alpha: weight of the profile's own query vector")
     relevant_weight: float = Field(0.25, ge=0, description="Rocchio beta: pull towards the mean of the liked notices")
     not_relevant_weight: float = Field(0.5, ge=0, description="Rocchio gamma: push away from the mean of the rejected notices")
+    not_relevant_ramp: float = Field(3.0, ge=0, le=100, description="with n rejections the push is n/(n+ramp) of gamma, so one "
+                                     "'not relevant' stays local (0 = full push from the first)")
     neighbour_weight: float = Field(0.25, ge=0, le=2, description="dense-score shift by closeness to liked minus closeness to rejected notices (0 = off)")
     neighbours: int = Field(3, ge=1, le=50, description="how many nearest liked/rejected notices that closeness averages over")
     near_copy_similarity: float = Field(0.95, gt=0, le=1, description="a notice at least this close (cosine) to a rejected one is a near-copy and is not matched")
@@ -147,8 +149,8 @@ class FeedbackConfig(_Section):
 class MatchingConfig(_Section):
     weights: WeightsConfig = Field(default_factory=WeightsConfig)
     feedback: FeedbackConfig = Field(default_factory=FeedbackConfig)
-    calibration_slope: float = Field(22.78, gt=0, description="score = 1/(1+exp(-slope*(raw - midpoint)))")
-    calibration_midpoint: float = Field(0.281, description="raw (weighted-mean) score at which the calibrated score is 0.5")
+    calibration_slope: float = Field(38.56, gt=0, description="score = 1/(1+exp(-slope*(raw - midpoint)))")
+    calibration_midpoint: float = Field(0.252, description="raw (weighted-mean) score at which the calibrated score is 0.5")
     threshold: float = Field(0.5, ge=0, le=1, description="minimum calibrated score (0-1) for a notice to be sent")
     top_k: int = Field(20, ge=1, le=500)
     min_days_to_close: int = Field(3, ge=0, le=365)
@@ -179,7 +181,6 @@ class DigestConfig(_Section):
     max_items: int = Field(10, ge=1, le=100)
     send_empty: bool = False
     closing_soon_days: int = Field(7, ge=0, le=60)
-    reminder_days: int = Field(3, ge=0, le=60, description="remind an SME this many days before a listed item closes (0 = no reminders)")
     from_address: str = "SME Opportunity Matcher <alerts@matcher.invalid>"
     subject: str = "Your public-sector opportunities for the week of {week_start}"
     public_base_url: str = Field("http://127.0.0.1:8080", description="where the unsubscribe/feedback links point")
@@ -302,8 +303,6 @@ class WebConfig(_Section):
     rate_per_address: str = Field("3/hour;10/day", description="sign-ups and link requests per address (limits syntax)")
     rate_per_client: str = Field("20/hour;100/day", description="sign-ups and link requests per client address")
     preview_weeks: int = Field(4, ge=0, le=12, description="weeks of stored notices the sign-up preview ranks (0 = off)")
-    trusted_proxies: list[str] = Field(default_factory=list, description="addresses of the reverse proxies whose "
-                                       "X-Forwarded-For/-Proto are believed (rate limits then see the real client)")
 
     @field_validator("rate_per_address", "rate_per_client")
     @classmethod

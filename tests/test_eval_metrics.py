@@ -70,3 +70,66 @@ def test_notice_lines_go_through_the_parser_of_their_source(tmp_path):
     got = {n.key: n for n in read_notices([f])}
     assert got["ocds-r6ebe6-9"].source == "public_contracts_scotland"
     assert got["dm-42"].source == "digital_marketplace"
+
+
+def _judged_set(name: str, n_profiles: int):
+    import numpy as np
+
+    from matcher.match import ProfileVectors
+    from matcher.quality.fit import JudgedSet
+    from matcher.schema import NoticeRecord, ProfileSpec
+
+    rng = np.random.default_rng(len(name))
+    dim = 4
+    unit = lambda v: (v / np.linalg.norm(v)).astype(np.float32)  # noqa: E731
+    notices = [NoticeRecord(source="s", key=f"{name}-n{j}", title=f"Notice {j} about {'grass' if j % 2 else 'software'}")
+               for j in range(8)]
+    nvecs = np.stack([unit(rng.normal(size=dim)) for _ in notices])
+    profiles = [ProfileSpec(id=f"{name}-{i}", name="p", email="p@example.org", capabilities="We cut grass.",
+                            keywords=["grass"]) for i in range(n_profiles)]
+    pvecs = [ProfileVectors(unit(nvecs[1] + 0.1 * rng.normal(size=dim)), np.zeros((0, dim), np.float32)) for _ in profiles]
+    qrels = {p.id: {n.key: (2 if j % 2 else 0) for j, n in enumerate(notices) if j < 6} for p in profiles}
+    return JudgedSet(name, profiles, notices, qrels, pvecs, nvecs)
+
+
+def test_every_judged_profile_lands_in_exactly_one_fold_and_each_fold_mixes_the_sets():
+    from matcher.quality.fit import folds_of
+
+    sets = [_judged_set("a", 5), _judged_set("bb", 6)]
+    folds = folds_of(sets, 3, seed=0)
+    dealt = [x for f in folds for x in f]
+    assert sorted(dealt) == sorted((si, r) for si, s in enumerate(sets) for r in s.judged_rows())
+    assert all({si for si, _ in f} == {0, 1} for f in folds) and {len(f) for f in folds} <= {3, 4}
+    assert folds_of(sets, 3, seed=0) == folds and folds_of(sets, 3, seed=1) != folds
+
+
+def test_cross_validation_never_fits_on_the_profiles_it_measures(monkeypatch):
+    import matcher.quality.evaluate as evaluate_mod
+    import matcher.quality.fit as fit_mod
+    from matcher.config import Config
+
+    sets = [_judged_set("a", 5), _judged_set("bb", 6)]
+    trained: list[set[str]] = []
+    measured: list[set[str]] = []
+    real_fit, real_run = fit_mod.fit_sets, evaluate_mod.matcher_run
+
+    def spy_fit(parts, *args, **kw):
+        trained.append({s.profiles[r].id for s, rows in parts for r in rows})
+        return real_fit(parts, *args, **kw)
+
+    def spy_run(profiles, *args, **kw):
+        if len(measured) < len(trained):
+            measured.append(set())
+        measured[-1] |= {p.id for p in profiles}
+        return real_run(profiles, *args, **kw)
+
+    monkeypatch.setattr(fit_mod, "fit_sets", spy_fit)
+    monkeypatch.setattr(evaluate_mod, "matcher_run", spy_run)
+    cv = fit_mod.cross_validate(sets, Config(), folds=3, repeats=2)
+    assert len(trained) == len(measured) == 6
+    everyone = {p.id for s in sets for p in s.profiles}
+    for fit_ids, held in zip(trained, measured):
+        assert not fit_ids & held and fit_ids | held == everyone
+    assert set(cv.per_profile) == {"a", "bb"} and len(cv.per_profile["a"]) == 5 and len(cv.per_profile["bb"]) == 6
+    assert cv.overall()["ndcg10"] == pytest.approx(
+        sum(m["ndcg10"] for rows in cv.per_profile.values() for m in rows.values()) / 11)

@@ -85,3 +85,22 @@ def test_rank_with_feedback_reorders_one_profile_and_leaves_the_others_alone():
     assert [(i.key, i.score) for i in fed.rankings[1].items] == [(i.key, i.score) for i in plain.rankings[1].items]
     with pytest.raises(ValueError, match="1 feedback entries for 2 profiles"):
         rank(profiles, notices, pvecs, nvecs, cfg, NOW, EVAL, feedback=feedback[:1])
+
+
+def test_one_rejection_pushes_the_query_away_from_what_the_notice_adds_not_from_the_smes_own_work():
+    """A cleaning firm rejects a vehicle-decontamination job: other cleaning work keeps its closeness."""
+    pv = ProfileVectors(query=unit(1, 0, 0), keywords=np.zeros((0, 3), dtype=np.float32))
+    rejected = unit(1, 1, 0)  # cleaning + vehicles
+    core, vehicles = unit(1, 0, 0.2), unit(0.2, 1, 0)
+    moved = moved_query(pv, verdicts(rejected=[rejected]), CFG).query
+    assert moved @ vehicles < pv.query @ vehicles
+    assert moved @ core == pytest.approx(pv.query @ core, abs=0.02)
+
+
+def test_the_push_from_rejections_grows_with_their_number():
+    pv = ProfileVectors(query=unit(1, 0, 0), keywords=np.zeros((0, 3), dtype=np.float32))
+    away = unit(0.5, 1, 0)
+    one = moved_query(pv, verdicts(rejected=[away]), CFG).query
+    five = moved_query(pv, verdicts(rejected=[away] * 5), CFG).query
+    full = moved_query(pv, verdicts(rejected=[away]), FeedbackConfig(not_relevant_ramp=0)).query
+    assert full @ away < five @ away < one @ away < pv.query @ away

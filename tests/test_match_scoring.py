@@ -62,6 +62,7 @@ def test_a_closer_notice_vector_ranks_higher():
 
 
 def test_the_smes_keywords_and_cpv_class_lift_a_notice_with_the_same_meaning():
+    # (CPV lifts only: an unrelated code ranks level with no code at all, see the test below)
     p = [profile(cpv=["77310000"])]
     pv = [ProfileVectors(unit(1, 0), np.stack([unit(1, 0)]))]
     ns = [
@@ -148,3 +149,73 @@ def test_a_profile_without_cpv_codes_borrows_them_from_its_best_text_matches():
     assert order.index("in-group") < order.index("elsewhere")
     off = CFG.model_copy(update={"infer_cpv_top": 0})
     assert rank(p, ns, pv, nv, off, NOW, EVAL).inferred_cpv == {}
+
+
+def scored(p, ns, nv, pv=None):
+    pv = pv or [ProfileVectors(unit(1, 0), np.stack([unit(1, 0)]))]
+    return {i.key: i for i in rank(p, ns, pv, nv, CFG, NOW, EVAL).rankings[0].items}
+
+
+def test_an_unrelated_cpv_code_never_ranks_a_notice_below_one_without_codes():
+    """Buyers code the same work in other divisions (youth work as community services): disagreement is no veto."""
+    p = [profile(cpv=["85312000"])]
+    ns = [notice("no-codes"), notice("other-division", cpv=["98000000"]), notice("in-class", cpv=["85312300"])]
+    got = scored(p, ns, np.stack([unit(1, 0.3)] * 3))
+    assert got["other-division"].cpv == 0.0 == got["no-codes"].cpv
+    assert got["other-division"].score == pytest.approx(got["no-codes"].score)
+    assert got["in-class"].score > got["no-codes"].score
+
+
+def test_a_notice_padded_with_many_cpv_codes_gets_less_from_one_matching_code():
+    p = [profile(cpv=["77310000"])]
+    padded = ["77314000", "45000000", "50000000", "71000000", "79000000", "90000000", "33000000", "34000000"]
+    ns = [notice("focused", cpv=["77314000"]), notice("padded", cpv=padded)]
+    got = scored(p, ns, np.stack([unit(1, 0.3)] * 2))
+    assert got["focused"].cpv == pytest.approx(1.0)
+    assert 0.5 < got["padded"].cpv < got["focused"].cpv
+
+
+def test_cpv_scores_are_the_mean_of_the_best_overlap_and_the_share_of_codes_that_overlap():
+    from matcher.match.score import cpv_scores
+
+    ns = [notice("a", cpv=["90911200", "45000000"]), notice("b", cpv=["90900000"]), notice("c"), notice("d", cpv=["45000000"])]
+    got = cpv_scores([["90910000"], []], ns)
+    assert got[0].tolist() == pytest.approx([0.5 * (1.0 + 0.5), 0.5 * (0.75 + 1.0), 0.0, 0.0])
+    assert not got[1].any()
+
+
+def test_the_buyers_name_never_matches_a_keyword_or_lifts_the_words_score():
+    """'Department for Digital, Culture, Media & Sport' buys IT, not sport."""
+    p = [profile(capabilities="We run sport and leisure centres.", keywords=["sport"])]
+    buyer = "Department for Digital, Culture, Media & Sport"
+    ns = [notice("it-role", title="End user compute engineer", description=f"The {buyer} needs a desktop engineer.", buyer=buyer),
+          notice("plain-it", title="End user compute engineer", description="A department needs a desktop engineer.")]
+    got = scored(p, ns, np.stack([unit(1, 0.3)] * 2))
+    assert got["it-role"].keyword == 0.0
+    assert got["it-role"].lexical == pytest.approx(got["plain-it"].lexical)
+
+
+def test_the_best_fitting_capability_phrase_lifts_a_notice_that_matches_one_clause():
+    """A long profile: one clause names the notice's work; the phrase queries see it, the whole query barely."""
+    p = [profile(keywords=[])]
+    whole = unit(1, 0, 0)
+    phrases = np.stack([unit(0, 1, 0), unit(0, 0, 1)])
+    ns = [notice("one-clause"), notice("neither")]
+    nv = np.stack([unit(0.3, 1, 0), unit(0.3, 0, 0, 1)])
+    with_phrases = scored(p, ns, nv, [ProfileVectors(whole, np.zeros((0, DIM), np.float32), phrases)])
+    without = scored(p, ns, nv, [ProfileVectors(whole, np.zeros((0, DIM), np.float32))])
+    assert without["one-clause"].dense == pytest.approx(without["neither"].dense)
+    assert with_phrases["one-clause"].dense > with_phrases["neither"].dense
+
+
+def test_dense_scores_give_each_profile_its_own_keyword_and_phrase_reading():
+    from matcher.match.score import dense_scores
+
+    nv = np.stack([unit(1, 0), unit(0, 1)])
+    pvs = [ProfileVectors(unit(1, 0), np.stack([unit(0, 1)])),  # query and one keyword
+           ProfileVectors(unit(1, 0), np.zeros((0, DIM), np.float32), np.stack([unit(0, 1), unit(1, 0)])),  # two phrases
+           ProfileVectors(unit(0, 1), np.zeros((0, DIM), np.float32))]  # the query alone
+    got = dense_scores(pvs, nv)
+    assert got[0].tolist() == pytest.approx([0.5, 0.5])
+    assert got[1].tolist() == pytest.approx([(1 + 1 + 0.5) / 3, (0 + 1 + 0.5) / 3])
+    assert got[2].tolist() == pytest.approx([0.0, 1.0])

@@ -125,19 +125,21 @@ def cached_embed(session: Session, embedder: Embedder, texts: Sequence[str]) -> 
 
 def matching_vectors(encode, profiles: Sequence, notices: Sequence) -> tuple[list, np.ndarray]:
     """The vectors matching needs, from one call of `encode(texts) -> vectors`: each notice's dense
-    text, and each profile's query and keywords (see matcher.match.texts)."""
+    text, and each profile's query, keywords and capability phrases (see matcher.match.texts)."""
     from matcher.match.score import ProfileVectors
-    from matcher.match.texts import dense_text, profile_query
+    from matcher.match.texts import capability_phrases, dense_text, profile_query
 
     notice_texts = [dense_text(n) for n in notices]
     profile_texts: list[str] = []
-    for p in profiles:
-        profile_texts += [profile_query(p), *p.keywords]
+    profile_phrases = [capability_phrases(p) for p in profiles]
+    for p, ph in zip(profiles, profile_phrases):
+        profile_texts += [profile_query(p), *p.keywords, *ph]
     vecs = encode(notice_texts + profile_texts)
     notice_vecs, rest = vecs[: len(notices)], vecs[len(notices):]
     out, at = [], 0
-    for p in profiles:
-        k = len(p.keywords)
-        out.append(ProfileVectors(query=rest[at], keywords=rest[at + 1 : at + 1 + k]))
-        at += 1 + k
+    for p, ph in zip(profiles, profile_phrases):
+        k, m = len(p.keywords), len(ph)
+        out.append(ProfileVectors(query=rest[at], keywords=rest[at + 1 : at + 1 + k],
+                                  phrases=rest[at + 1 + k : at + 1 + k + m]))
+        at += 1 + k + m
     return out, notice_vecs

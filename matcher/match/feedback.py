@@ -1,7 +1,8 @@
 """An SME's verdicts on earlier matches ('relevant' / 'not relevant') as changes to its ranking. Pure.
 
 - Rocchio: the profile's dense query moves towards the mean vector of the notices it liked and away from
-  the mean of those it rejected, then is renormalised, so the dense component keeps its scale;
+  what the rejected ones have that the query lacks (their mean's part orthogonal to the query, so one
+  rejection does not sink the SME's core work), then is renormalised, so the dense component keeps its scale;
 - neighbours: with verdicts of both kinds, each notice's dense component gains
   neighbour_weight * (mean cosine with its nearest liked notices - mean cosine with its nearest rejected
   ones), so the two terms roughly cancel for a notice unrelated to both;
@@ -12,7 +13,7 @@ Settings: [matching.feedback] (config.FeedbackConfig). `matcher eval --feedback-
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
 import numpy as np
@@ -68,16 +69,26 @@ def verdict_vectors(
 
 
 def moved_query(pv: ProfileVectors, v: Verdicts, cfg: FeedbackConfig) -> ProfileVectors:
-    """Rocchio on the profile's query vector (its keyword vectors stay as they are)."""
-    q = cfg.query_weight * pv.query.astype(np.float64)
+    """Rocchio on the profile's query vector (its keyword and phrase vectors stay as they are).
+
+    The push away from the rejected notices uses only the part of their mean that the SME's own query does not
+    share (its component orthogonal to the query): a "not relevant" on a vehicle-decontamination job moves the
+    query away from vehicles, not away from cleaning, so the SME's core work keeps its score. The push grows
+    with the evidence: n rejections push n/(n + not_relevant_ramp) of not_relevant_weight."""
+    q0 = pv.query.astype(np.float64)
+    q = cfg.query_weight * q0
     if len(v.relevant) and cfg.relevant_weight:
         q = q + cfg.relevant_weight * v.relevant.mean(axis=0)
     if len(v.not_relevant) and cfg.not_relevant_weight:
-        q = q - cfg.not_relevant_weight * v.not_relevant.mean(axis=0)
+        rejected = v.not_relevant.mean(axis=0).astype(np.float64)
+        unit = q0 / (float(np.linalg.norm(q0)) or 1.0)
+        n = len(v.not_relevant)
+        push = cfg.not_relevant_weight * n / (n + cfg.not_relevant_ramp)
+        q = q - push * (rejected - float(rejected @ unit) * unit)
     norm = float(np.linalg.norm(q))
     if norm == 0.0:
         return pv
-    return ProfileVectors(query=(q / norm).astype(np.float32), keywords=pv.keywords)
+    return replace(pv, query=(q / norm).astype(np.float32))
 
 
 def _closeness(notice_vecs: np.ndarray, judged: np.ndarray, k: int) -> np.ndarray:

@@ -14,7 +14,7 @@ from matcher.match.feedback import Verdicts, moved_query, neighbour_shift, suppr
 from matcher.match.filters import LIVE, FilterSwitches, ProfileFilter, exclusion_reason
 from matcher.match.score import COMPONENTS, ProfileVectors, calibrate, components_for, fuse
 from matcher.match.terms import TermText
-from matcher.match.texts import full_text
+from matcher.match.texts import matching_text
 from matcher.schema import NoticeRecord, ProfileSpec
 
 
@@ -56,7 +56,7 @@ class RankResult:
 
 
 def term_texts(notices: Sequence[NoticeRecord]) -> list[TermText]:
-    return [TermText.of(full_text(n)) for n in notices]
+    return [TermText.of(matching_text(n)) for n in notices]
 
 
 def rank(

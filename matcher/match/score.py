@@ -1,12 +1,20 @@
 """The four score components of every (profile, notice) pair, their fusion and its calibration.
 
-- dense: MiniLM cosine of the notice (title + body) with the profile query, averaged with the mean
-  cosine of the notice with each profile keyword (keywords act as extra queries);
-- lexical: TF-IDF cosine (stemmed words and word pairs, title counted `title_weight` times);
-- keyword: the share of the SME's keywords found in the notice (whole stemmed phrases);
-- cpv: 2*overlap-1 through the CPV hierarchy (-1 unrelated .. +1 inside the SME's class), 0 when
-  either side lists no codes. A profile that lists no codes borrows the commonest CPV groups of its
-  best matches on the other three components (pseudo-relevance feedback; matching.infer_cpv_*).
+- dense: MiniLM cosine of the notice (title + body) with the profile, the mean of three readings: the
+  whole profile (its query averaged with the mean cosine of each keyword, keywords acting as extra
+  queries), its best-fitting capability phrase, and its phrases' mean fit (each phrase of the capability
+  text is its own query, so one clause that names the notice's work counts even in a long profile);
+- lexical: TF-IDF cosine (stemmed words and word pairs), field-aware: the mean of the profile against the
+  whole text (title counted `title_weight` times), the profile against the title alone, and the best
+  capability phrase against the whole text; the buyer's name is left out (a buyer called "...Culture,
+  Media & Sport" says nothing about sport work);
+- keyword: the share of the SME's keywords found in the notice (whole stemmed phrases; not in the buyer's name);
+- cpv: evidence that can lift a notice, never sink it: 0 when the codes are unrelated or either side lists
+  none, else the mean of the best overlap through the hierarchy (1 inside the SME's class, partial for a
+  shared group or division) and the share of the notice's codes that overlap at all, so a notice padded
+  with a dozen codes gets less from touching the SME's area with one of them. A profile that lists no
+  codes borrows the commonest CPV groups of its best matches on the other three components
+  (pseudo-relevance feedback; matching.infer_cpv_*).
 
 raw = the weighted mean of the components (a profile without keywords leaves the keyword weight out);
 score = 1/(1+exp(-slope*(raw - midpoint))), a 0..1 estimate of the chance the SME would judge the
@@ -22,9 +30,9 @@ import numpy as np
 from sklearn.feature_extraction.text import TfidfVectorizer
 
 from matcher.config import MatchingConfig, WeightsConfig
-from matcher.match.cpv import cpv_overlap, infer_codes
+from matcher.match.cpv import code_overlap, infer_codes
 from matcher.match.terms import TermText, phrases, stems
-from matcher.match.texts import lexical_text, profile_query
+from matcher.match.texts import capability_phrases, lexical_text, profile_query, without_buyer
 from matcher.schema import NoticeRecord, ProfileSpec
 
 COMPONENTS = ("dense", "lexical", "keyword", "cpv")
@@ -32,10 +40,12 @@ COMPONENTS = ("dense", "lexical", "keyword", "cpv")
 
 @dataclass(frozen=True)
 class ProfileVectors:
-    """A profile's embeddings: its query text, and each keyword (shape (k, dim); k may be 0)."""
+    """A profile's embeddings: its query text, each keyword (shape (k, dim); k may be 0) and each phrase of
+    its capability text (texts.capability_phrases; shape (m, dim), m may be 0: then the whole query alone)."""
 
     query: np.ndarray
     keywords: np.ndarray
+    phrases: np.ndarray | None = None
 
 
 @dataclass
@@ -52,30 +62,87 @@ class Components:
         return {c: getattr(self, c) for c in COMPONENTS}
 
 
+def _segment_reduce(sims: np.ndarray, sizes: list[int], how: str) -> np.ndarray:
+    """Rows of `sims` (stacked segments of `sizes` rows, each > 0) reduced per segment: 'mean' or 'max'."""
+    starts = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.intp)
+    if how == "max":
+        return np.maximum.reduceat(sims, starts, axis=0)
+    return np.add.reduceat(sims, starts, axis=0) / np.asarray(sizes, dtype=np.float64)[:, None]
+
+
+def _stacked(parts: list[np.ndarray | None], dim: int) -> tuple[list[int], np.ndarray]:
+    """Rows with at least one vector, and those vectors stacked (for one matrix product over all profiles)."""
+    rows = [i for i, m in enumerate(parts) if m is not None and len(m)]
+    mats = [np.asarray(parts[i], dtype=np.float32).reshape(-1, dim) for i in rows]
+    return rows, (np.concatenate(mats) if mats else np.zeros((0, dim), dtype=np.float32))
+
+
 def dense_scores(profile_vecs: Sequence[ProfileVectors], notice_vecs: np.ndarray) -> np.ndarray:
+    """(profiles x notices): mean of the whole-profile cosine (query and keywords) and, for a profile with
+    capability phrases, the best and the mean phrase cosine. One matrix product per kind of vector."""
     if notice_vecs.ndim != 2:
         raise ValueError(f"notice vectors: expected a 2-d array, got shape {notice_vecs.shape}")
-    out = np.empty((len(profile_vecs), notice_vecs.shape[0]), dtype=np.float32)
+    dim = notice_vecs.shape[1]
     for i, pv in enumerate(profile_vecs):
-        if pv.query.shape[-1] != notice_vecs.shape[1]:
-            raise ValueError(f"profile {i}: vector size {pv.query.shape[-1]} differs from the notices' {notice_vecs.shape[1]}")
-        sims = notice_vecs @ pv.query
-        if len(pv.keywords):
-            sims = 0.5 * (sims + (notice_vecs @ pv.keywords.T).mean(axis=1))
-        out[i] = sims
-    return out
+        if pv.query.shape[-1] != dim:
+            raise ValueError(f"profile {i}: vector size {pv.query.shape[-1]} differs from the notices' {dim}")
+    if not profile_vecs:
+        return np.zeros((0, len(notice_vecs)), dtype=np.float32)
+    nv = notice_vecs.astype(np.float32, copy=False)
+    whole = np.stack([pv.query for pv in profile_vecs]).astype(np.float32) @ nv.T
+    rows, kw = _stacked([pv.keywords for pv in profile_vecs], dim)
+    if rows:
+        sizes = [len(profile_vecs[i].keywords) for i in rows]
+        whole[rows] = 0.5 * (whole[rows] + _segment_reduce(kw @ nv.T, sizes, "mean"))
+    out = whole.astype(np.float64)
+    rows, ph = _stacked([pv.phrases for pv in profile_vecs], dim)
+    if rows:
+        sims = ph @ nv.T
+        sizes = [len(profile_vecs[i].phrases) for i in rows]
+        out[rows] = (out[rows] + _segment_reduce(sims, sizes, "max") + _segment_reduce(sims, sizes, "mean")) / 3.0
+    return out.astype(np.float32)
+
+
+def _tfidf() -> TfidfVectorizer:
+    return TfidfVectorizer(tokenizer=stems, token_pattern=None, lowercase=False, ngram_range=(1, 2), sublinear_tf=True)
 
 
 def fit_lexical(notices: Sequence[NoticeRecord], title_weight: int) -> tuple[TfidfVectorizer, object]:
     """TF-IDF over the notices (stemmed words and pairs, sublinear tf); returns the model and the notice matrix."""
-    vec = TfidfVectorizer(tokenizer=stems, token_pattern=None, lowercase=False, ngram_range=(1, 2), sublinear_tf=True)
+    vec = _tfidf()
     matrix = vec.fit_transform([lexical_text(n, title_weight) for n in notices])
     return vec, matrix
 
 
-def lexical_scores(profiles: Sequence[ProfileSpec], vectorizer: TfidfVectorizer, notice_matrix) -> np.ndarray:
-    queries = vectorizer.transform([profile_query(p) for p in profiles])
-    return (queries @ notice_matrix.T).toarray().astype(np.float32)
+def _segment_max(matrix, sizes: list[int]) -> np.ndarray:
+    starts = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.intp)
+    return np.maximum.reduceat(np.asarray(matrix.toarray() if hasattr(matrix, "toarray") else matrix), starts, axis=0)
+
+
+def lexical_scores(profiles: Sequence[ProfileSpec], vectorizer: TfidfVectorizer, notice_matrix,
+                   notices: Sequence[NoticeRecord] | None = None) -> np.ndarray:
+    """Field-aware TF-IDF cosine: the mean of the whole profile against the whole text, the whole profile against
+    the title alone (given the notices), and the profile's best capability phrase against the whole text (a
+    profile without phrases leaves that reading out)."""
+    texts = [profile_query(p) for p in profiles]
+    readings = [(vectorizer.transform(texts) @ notice_matrix.T).toarray()]
+    if notices:
+        title_vec = _tfidf()
+        try:
+            titles = title_vec.fit_transform([without_buyer(n.title, n.buyer) for n in notices])
+            readings.append((title_vec.transform(texts) @ titles.T).toarray())
+        except ValueError:  # no title has a content word: that reading is 0 for every pair
+            readings.append(np.zeros_like(readings[0]))
+    out = np.sum(readings, axis=0)
+    count = np.full((len(profiles), 1), float(len(readings)))
+    phrase_lists = [capability_phrases(p) for p in profiles]
+    rows = [i for i, ph in enumerate(phrase_lists) if ph]
+    if rows:
+        sizes = [len(phrase_lists[i]) for i in rows]
+        stacked = vectorizer.transform([t for i in rows for t in phrase_lists[i]]) @ notice_matrix.T
+        out[rows] += _segment_max(stacked, sizes)
+        count[rows] += 1.0
+    return (out / count).astype(np.float32)
 
 
 def keyword_scores(profiles: Sequence[ProfileSpec], notice_terms: Sequence[TermText]) -> np.ndarray:
@@ -88,14 +155,28 @@ def keyword_scores(profiles: Sequence[ProfileSpec], notice_terms: Sequence[TermT
 
 
 def cpv_scores(profile_codes: Sequence[list[str]], notices: Sequence[NoticeRecord]) -> np.ndarray:
+    """(profiles x notices) CPV evidence in 0..1: the mean of the best overlap of any code pair and the share of
+    the notice's distinct codes that overlap a profile code; 0 when nothing overlaps or a side has no codes.
+    Computed on the distinct codes (a small overlap table) and a sparse notice-by-code incidence matrix."""
+    from scipy import sparse
+
     out = np.zeros((len(profile_codes), len(notices)), dtype=np.float32)
+    notice_codes = [sorted(set(n.cpv)) for n in notices]
+    vocab = sorted({c for cs in notice_codes for c in cs})
+    if not vocab or not any(profile_codes):
+        return out
+    col = {c: k for k, c in enumerate(vocab)}
+    rows = [j for j, cs in enumerate(notice_codes) for _ in cs]
+    cols = [col[c] for cs in notice_codes for c in cs]
+    incidence = sparse.csr_matrix((np.ones(len(cols)), (rows, cols)), shape=(len(notices), len(vocab)))
+    counts = np.maximum(np.asarray(incidence.sum(axis=1)).ravel(), 1.0)
     for i, codes in enumerate(profile_codes):
         if not codes:
             continue
-        for j, n in enumerate(notices):
-            overlap = cpv_overlap(codes, n.cpv)
-            if overlap is not None:
-                out[i, j] = 2.0 * overlap - 1.0
+        per_code = np.array([max(code_overlap(a, b) for a in codes) for b in vocab])  # (codes,)
+        best = incidence.multiply(per_code[None, :]).max(axis=1).toarray().ravel()
+        share = (incidence @ (per_code > 0).astype(np.float64)) / counts
+        out[i] = 0.5 * (best + share) * (best > 0)
     return out
 
 
@@ -149,7 +230,7 @@ def text_components(
         dense = (dense + dense_shift).astype(np.float32)
     comps = Components(
         dense=dense,
-        lexical=lexical_scores(profiles, vectorizer, matrix),
+        lexical=lexical_scores(profiles, vectorizer, matrix, notices),
         keyword=keyword_scores(profiles, notice_terms),
         cpv=np.zeros((len(profiles), len(notices)), dtype=np.float32),
     )

@@ -9,7 +9,8 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+
 from matcher.clock import utc_now
 
 import numpy as np
@@ -52,17 +53,28 @@ def judged_profiles(qrels: Qrels) -> list[str]:
     return sorted(p for p, j in qrels.items() if any(g >= 1 for g in j.values()))
 
 
+def profile_metrics(run: Run, qrels: Qrels) -> dict[str, dict[str, float]]:
+    """{profile: {metric: value}} for every judged profile; a profile missing from the run counts as an empty ranking."""
+    out = {}
+    for p in judged_profiles(qrels):
+        ranked, judged = run.get(p, []), qrels[p]
+        out[p] = {"ndcg10": ndcg_at(ranked, judged), "p5": precision_at(ranked, judged),
+                  "r20": recall_at(ranked, judged), "mrr": reciprocal_rank(ranked, judged)}
+    return out
+
+
 def score_run(run: Run, qrels: Qrels) -> dict[str, float]:
     """Mean metrics over the judged profiles; a profile missing from the run counts as an empty ranking."""
-    pids = judged_profiles(qrels)
-    if not pids:
+    rows = profile_metrics(run, qrels)
+    if not rows:
         raise ValueError("no profile has a judgment of grade 1 or more: nothing to measure")
-    rows = [
-        (ndcg_at(run.get(p, []), qrels[p]), precision_at(run.get(p, []), qrels[p]),
-         recall_at(run.get(p, []), qrels[p]), reciprocal_rank(run.get(p, []), qrels[p]))
-        for p in pids
-    ]
-    return {m: float(v) for m, v in zip(METRICS, np.mean(rows, axis=0))}
+    return {m: float(np.mean([r[m] for r in rows.values()])) for m in METRICS}
+
+
+def unjudged_in_top(run: Run, qrels: Qrels, k: int = 10) -> dict[str, int]:
+    """{profile: how many of its first k notices nobody judged for it} over the judged profiles. They count as
+    grade 0 in every metric, so a system that surfaces new notices is under-rated by them: read them."""
+    return {p: sum(1 for key in run.get(p, [])[:k] if key not in qrels[p]) for p in judged_profiles(qrels)}
 
 
 def _order(keys: list[str], scores: np.ndarray) -> list[str]:
@@ -124,9 +136,27 @@ class EvalReport:
     systems: dict[str, dict[str, float]]
     profiles: int
     notices: int
+    per_profile: dict[str, dict[str, dict[str, float]]] = field(default_factory=dict)  # system -> profile -> metric
+    unjudged: dict[str, dict[str, int]] = field(default_factory=dict)  # system -> profile -> unjudged in its top 10
+    runs: dict[str, Run] = field(default_factory=dict, repr=False)
+
+    def unjudged_total(self) -> dict[str, int]:
+        return {s: sum(per.values()) for s, per in self.unjudged.items()}
+
+    def worst(self, system: str = "matcher", metric: str = "ndcg10") -> tuple[str, dict[str, float]] | None:
+        """The profile `system` serves worst by `metric` (ties: first id), with every system's figure for it."""
+        per = self.per_profile.get(system)
+        if not per:
+            return None
+        pid = min(sorted(per), key=lambda p: per[p][metric])
+        return pid, {s: rows[pid][metric] for s, rows in self.per_profile.items() if pid in rows}
 
     def as_json(self) -> dict:
-        return {"systems": self.systems, "profiles": self.profiles}
+        worst = self.worst()
+        return {"systems": self.systems, "profiles": self.profiles, "notices": self.notices,
+                "unjudged_top10": self.unjudged_total(),
+                "worst_served": {"profile": worst[0], "ndcg10": worst[1]} if worst else None,
+                "per_profile": self.per_profile}
 
 
 def evaluate(
@@ -153,5 +183,7 @@ def evaluate(
     if "tfidf" in systems:
         runs["tfidf"] = tfidf_run(profiles, notices)
     scored = {s: score_run(runs[s], qrels) for s in systems}
-    return EvalReport(scored, len(judged_profiles(qrels)), len(notices))
+    return EvalReport(scored, len(judged_profiles(qrels)), len(notices),
+                      per_profile={s: profile_metrics(runs[s], qrels) for s in systems},
+                      unjudged={s: unjudged_in_top(runs[s], qrels) for s in systems}, runs=runs)
 

@@ -1,24 +1,31 @@
-"""Fitting the matcher's fusion weights and calibration on judged data (logistic regression).
+"""Fitting the matcher's fusion weights and calibration on judged data, and checking the fit on unseen SMEs.
 
-The fit: every (judged profile, notice) pair is one example; label = grade >= 1, grade-2 pairs count
-twice, unjudged pairs are not relevant. Features are the four score components (match.score).
-The logit w.c + b is rewritten as slope*(raw - midpoint) with raw the weighted mean of the components:
-weights = w/sum(w), slope = sum(w), midpoint = -b/sum(w). `check_split_half` refits on half of the
-profiles and measures on the other half, to see that the fitted settings hold for unseen profiles.
+The fit (logistic regression): every (judged profile, notice) pair of every set given is one example, each
+profile ranked against its own set's corpus; label = grade >= 1, grade-2 pairs count twice, unjudged pairs are
+not relevant. Features are the four score components (match.score). The logit w.c + b is rewritten as
+slope*(raw - midpoint) with raw the weighted mean of the components: weights = w/sum(w), slope = sum(w),
+midpoint = -b/sum(w). A component that hurts gets weight 0, never a negative one.
+
+`cross_validate` is the honest figure: the judged profiles of all sets are dealt into k folds (each set's
+profiles spread over the folds), and each fold is ranked with weights fitted on the other folds only. The
+CPV codes a profile without codes borrows depend on the weights, so a fold's fit runs twice: first with
+equal weights, then with the weights of that first fit; neither touches the measured fold.
 """
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from matcher.config import Config, MatchingConfig, WeightsConfig
-from matcher.quality.corpus import Qrels
 from matcher.match import ProfileVectors
 from matcher.match.rank import term_texts
-from matcher.match.score import COMPONENTS, components_for
+from matcher.match.score import COMPONENTS, Components, text_components, with_cpv
+from matcher.quality.corpus import Qrels
 from matcher.schema import NoticeRecord, ProfileSpec
+
+FIT_C = 3.0  # inverse L2 strength of the fit; chosen by cross-validation (bench/eval_variants.md)
 
 
 @dataclass
@@ -38,23 +45,50 @@ class Fit:
                 f"[matching.weights]\n{w}\n")
 
 
-def _features(profiles, notices, profile_vecs, notice_vecs, cfg: MatchingConfig) -> np.ndarray:
-    comps, _ = components_for(profiles, notices, profile_vecs, notice_vecs, term_texts(notices), cfg)
-    return np.nan_to_num(np.stack([getattr(comps, c) for c in COMPONENTS], axis=-1))  # (P, N, 4)
+@dataclass
+class JudgedSet:
+    """One evaluation set with its vectors: profiles are ranked against this set's notices only."""
+
+    name: str
+    profiles: list[ProfileSpec]
+    notices: list[NoticeRecord]
+    qrels: Qrels
+    profile_vecs: list[ProfileVectors]
+    notice_vecs: np.ndarray
+    _text: Components | None = field(default=None, repr=False)
+
+    def judged_rows(self) -> list[int]:
+        return [i for i, p in enumerate(self.profiles) if any(g >= 1 for g in self.qrels.get(p.id, {}).values())]
+
+    def text_components(self, cfg: MatchingConfig) -> Components:
+        """The weight-independent components of every profile, computed once."""
+        if self._text is None:
+            self._text, _ = text_components(self.profiles, self.notices, self.profile_vecs, self.notice_vecs,
+                                            term_texts(self.notices), cfg)
+        return self._text
+
+    def features(self, rows: Sequence[int], cfg: MatchingConfig) -> tuple[np.ndarray, np.ndarray]:
+        """((rows, notices, 4) components with CPV inferred under cfg.weights, (rows, notices) grades)."""
+        comps = self.text_components(cfg)
+        sub = Components(**{c: getattr(comps, c)[list(rows)] for c in COMPONENTS})
+        sub = with_cpv(sub, [self.profiles[i] for i in rows], self.notices, cfg.weights, cfg)
+        feats = np.nan_to_num(np.stack([getattr(sub, c) for c in COMPONENTS], axis=-1))
+        grades = np.array([[self.qrels.get(self.profiles[i].id, {}).get(n.key, 0) for n in self.notices] for i in rows])
+        return feats, grades.reshape(len(rows), len(self.notices))
 
 
-def fit_calibration(
-    profiles: Sequence[ProfileSpec], notices: Sequence[NoticeRecord], qrels: Qrels,
-    profile_vecs: Sequence[ProfileVectors], notice_vecs: np.ndarray, cfg: MatchingConfig, c: float = 1.0,
-) -> Fit:
+def _fit(parts: Sequence[tuple[JudgedSet, Sequence[int]]], cfg: MatchingConfig, c: float) -> Fit:
     from sklearn.linear_model import LogisticRegression
 
-    judged = [i for i, p in enumerate(profiles) if any(g >= 1 for g in qrels.get(p.id, {}).values())]
-    if not judged:
+    xs, gs = [], []
+    for s, rows in parts:
+        if len(rows):
+            f, g = s.features(rows, cfg)
+            xs.append(f.reshape(-1, len(COMPONENTS)))
+            gs.append(g.reshape(-1))
+    if not xs:
         raise ValueError("no profile has a judgment of grade 1 or more: nothing to fit")
-    feats = _features([profiles[i] for i in judged], notices, [profile_vecs[i] for i in judged], notice_vecs, cfg)
-    grades = np.array([[qrels[profiles[i].id].get(n.key, 0) for n in notices] for i in judged])
-    x, g = feats.reshape(-1, len(COMPONENTS)), grades.reshape(-1)
+    x, g = np.concatenate(xs), np.concatenate(gs)
     model = LogisticRegression(C=c, max_iter=5000)
     model.fit(x, (g >= 1).astype(int), sample_weight=np.where(g >= 2, 2.0, 1.0))
     coef = np.clip(model.coef_[0], 0.0, None)  # a component that hurts gets no weight rather than a negative one
@@ -64,25 +98,105 @@ def fit_calibration(
     return Fit({n: float(w / total) for n, w in zip(COMPONENTS, coef)}, total, float(-model.intercept_[0] / total))
 
 
+def fit_sets(parts: Sequence[tuple[JudgedSet, Sequence[int]]], cfg: MatchingConfig, c: float = FIT_C,
+             passes: int = 1) -> Fit:
+    """Weights and calibration fitted on the given profile rows of each set. With passes=2 the first pass infers
+    CPV codes with equal weights and the second with the first pass's weights (so nothing but these rows counts)."""
+    if passes == 1:
+        return _fit(parts, cfg, c)
+    step = cfg.model_copy(update={"weights": WeightsConfig(**{k: 1.0 for k in COMPONENTS})})
+    for _ in range(passes):
+        fit = _fit(parts, step, c)
+        step = fit.apply(cfg)
+    return fit
+
+
+def fit_calibration(
+    profiles: Sequence[ProfileSpec], notices: Sequence[NoticeRecord], qrels: Qrels,
+    profile_vecs: Sequence[ProfileVectors], notice_vecs: np.ndarray, cfg: MatchingConfig, c: float = FIT_C,
+) -> Fit:
+    """The fit on one set (CPV inference under the configured weights)."""
+    s = JudgedSet("set", list(profiles), list(notices), qrels, list(profile_vecs), notice_vecs)
+    return fit_sets([(s, s.judged_rows())], cfg, c)
+
+
+def folds_of(sets: Sequence[JudgedSet], k: int, seed: int) -> list[list[tuple[int, int]]]:
+    """k folds of (set index, profile row): each set's judged profiles shuffled (seeded) and dealt in turn, the
+    dealing carrying on from set to set, so every fold holds profiles of every set and fold sizes differ by <= 1."""
+    rng = np.random.default_rng(seed)
+    folds: list[list[tuple[int, int]]] = [[] for _ in range(k)]
+    at = 0
+    for si, s in enumerate(sets):
+        rows = s.judged_rows()
+        for r in rng.permutation(len(rows)):
+            folds[at % k].append((si, rows[int(r)]))
+            at += 1
+    return folds
+
+
+@dataclass
+class CrossValidation:
+    """Held-out metrics: per profile (mean over repeats), per set and over all sets (means over profiles)."""
+
+    per_profile: dict[str, dict[str, dict[str, float]]]  # set name -> profile id -> metric -> value
+    folds: int
+    repeats: int
+    fits: list[Fit] = field(default_factory=list)
+
+    def per_set(self) -> dict[str, dict[str, float]]:
+        return {name: _mean(rows.values()) for name, rows in self.per_profile.items()}
+
+    def overall(self) -> dict[str, float]:
+        return _mean([m for rows in self.per_profile.values() for m in rows.values()])
+
+    def as_json(self) -> dict:
+        return {"folds": self.folds, "repeats": self.repeats, "all": self.overall(), "sets": self.per_set(),
+                "per_profile": self.per_profile}
+
+
+def _mean(rows) -> dict[str, float]:
+    rows = list(rows)
+    return {m: float(np.mean([r[m] for r in rows])) for m in rows[0]} if rows else {}
+
+
+def cross_validate(sets: Sequence[JudgedSet], cfg: Config, folds: int = 5, repeats: int = 2, seed: int = 0,
+                   c: float = FIT_C) -> CrossValidation:
+    """Leave-profiles-out cross-validation of the fit over all sets: each fold ranked (by the matcher itself, EVAL
+    switches) with weights and calibration fitted on the other folds only."""
+    from matcher.quality.evaluate import matcher_run, profile_metrics
+
+    n = sum(len(s.judged_rows()) for s in sets)
+    if folds < 2 or folds > n:
+        raise ValueError(f"--folds: {folds} must be between 2 and the {n} judged profiles")
+    collected: dict[str, dict[str, list[dict[str, float]]]] = {s.name: {} for s in sets}
+    fits = []
+    for r in range(repeats):
+        dealt = folds_of(sets, folds, seed + r)
+        for f, held in enumerate(dealt):
+            train = [x for g, fold in enumerate(dealt) if g != f for x in fold]
+            fit = fit_sets([(s, [row for si, row in train if si == i]) for i, s in enumerate(sets)], cfg.matching, c, passes=2)
+            fits.append(fit)
+            held_cfg = cfg.model_copy(update={"matching": fit.apply(cfg.matching)})
+            for i, s in enumerate(sets):
+                rows = [row for si, row in held if si == i]
+                if not rows:
+                    continue
+                run = matcher_run([s.profiles[j] for j in rows], s.notices, [s.profile_vecs[j] for j in rows],
+                                  s.notice_vecs, held_cfg)
+                for pid, m in profile_metrics(run, {s.profiles[j].id: s.qrels[s.profiles[j].id] for j in rows}).items():
+                    collected[s.name].setdefault(pid, []).append(m)
+    per_profile = {name: {pid: _mean(ms) for pid, ms in sorted(rows.items())} for name, rows in collected.items()}
+    return CrossValidation(per_profile, folds, repeats, fits)
+
+
 def check_split_half(
     profiles: Sequence[ProfileSpec], notices: Sequence[NoticeRecord], qrels: Qrels,
     profile_vecs: Sequence[ProfileVectors], notice_vecs: np.ndarray, cfg: Config, repeats: int = 10, seed: int = 0,
 ) -> dict[str, float]:
-    """Mean metrics on held-out halves of the judged profiles, each half ranked with weights fitted on the other."""
-    from matcher.quality.evaluate import judged_profiles, matcher_run, score_run
+    """Mean metrics on held-out halves of one set's judged profiles (2-fold cross-validation, `repeats` times)."""
+    s = JudgedSet("set", list(profiles), list(notices), qrels, list(profile_vecs), notice_vecs)
+    return cross_validate([s], cfg, folds=2, repeats=repeats, seed=seed).overall()
 
-    ids = judged_profiles(qrels)
-    index = {p.id: i for i, p in enumerate(profiles)}
-    rng = np.random.default_rng(seed)
-    rows = []
-    for _ in range(repeats):
-        perm = list(rng.permutation(ids))
-        for train, test in ((perm[: len(perm) // 2], perm[len(perm) // 2 :]), (perm[len(perm) // 2 :], perm[: len(perm) // 2])):
-            sub = lambda keep: ([profiles[index[p]] for p in keep], [profile_vecs[index[p]] for p in keep])  # noqa: E731
-            tp, tv = sub(train)
-            fit = fit_calibration(tp, notices, {p: qrels[p] for p in train}, tv, notice_vecs, cfg.matching)
-            held = cfg.model_copy(update={"matching": fit.apply(cfg.matching)})
-            ep, ev = sub(test)
-            run = matcher_run(ep, notices, ev, notice_vecs, held)
-            rows.append(score_run(run, {p: qrels[p] for p in test}))
-    return {m: float(np.mean([r[m] for r in rows])) for m in rows[0]}
+
+__all__ = ["Fit", "JudgedSet", "CrossValidation", "fit_sets", "fit_calibration", "folds_of", "cross_validate",
+           "check_split_half"]
