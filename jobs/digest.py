@@ -8,9 +8,14 @@ from sqlalchemy.engine import Engine
 
 from matcher.config import Config
 from matcher.deliver.send import Transport
+from matcher.deliver.reminders import ReminderResult, send_reminders
 from matcher.deliver.week import DigestJobReport, send_week
 
 
 def digest_job(cfg: Config, engine: Engine, now: datetime, transport: Transport | None = None,
                stop: threading.Event | None = None) -> DigestJobReport:
     return send_week(cfg, engine, now, transport=transport, stop=stop)
+
+
+def reminder_job(cfg: Config, engine: Engine, now: datetime, transport: Transport | None = None) -> ReminderResult:
+    return send_reminders(cfg, engine, now, transport)

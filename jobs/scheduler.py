@@ -53,6 +53,13 @@ def build_scheduler(cfg: Config, engine: Engine, clock: Callable[[], datetime] =
         IntervalTrigger(minutes=cfg.scheduler.poll_every_minutes, timezone=tz),
         id="retry-delivery", name="send this week's undelivered digests",
     )
+    from jobs.digest import reminder_job
+
+    scheduler.add_job(
+        lambda: reminder_job(cfg, engine, clock()),
+        CronTrigger(hour=t.hour, minute=t.minute, second=t.second, timezone=tz),
+        id="reminders", name="send the deadline reminders due today",
+    )
     return scheduler
 
 

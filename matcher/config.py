@@ -181,6 +181,7 @@ class DigestConfig(_Section):
     max_items: int = Field(10, ge=1, le=100)
     send_empty: bool = False
     closing_soon_days: int = Field(7, ge=0, le=60)
+    reminder_days: int = Field(3, ge=0, le=60, description="remind an SME this many days before a listed item closes (0 = no reminders)")
     from_address: str = "SME Opportunity Matcher <alerts@matcher.invalid>"
     subject: str = "Your public-sector opportunities for the week of {week_start}"
     public_base_url: str = Field("http://127.0.0.1:8080", description="where the unsubscribe/feedback links point")
@@ -303,6 +304,8 @@ class WebConfig(_Section):
     rate_per_address: str = Field("3/hour;10/day", description="sign-ups and link requests per address (limits syntax)")
     rate_per_client: str = Field("20/hour;100/day", description="sign-ups and link requests per client address")
     preview_weeks: int = Field(4, ge=0, le=12, description="weeks of stored notices the sign-up preview ranks (0 = off)")
+    trusted_proxies: list[str] = Field(default_factory=list, description="addresses of the reverse proxies whose "
+                                       "X-Forwarded-For/-Proto are believed (rate limits then see the real client)")
 
     @field_validator("rate_per_address", "rate_per_client")
     @classmethod

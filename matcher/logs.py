@@ -23,9 +23,8 @@ def setup_logging(verbose: bool = False, json_lines: bool = False) -> AbstractCo
                                            rename_fields={"asctime": "time", "levelname": "level", "name": "logger"}))
     else:
         handler.setFormatter(logging.Formatter(TEXT_FORMAT))
-    root = logging.getLogger()
-    root.handlers[:] = [handler]
-    root.setLevel(logging.INFO if verbose else logging.WARNING)
+    # like basicConfig, nothing changes if logging is already set up (by an embedding program, or pytest)
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, handlers=[handler])
     from matcher.progress import disable_bars, on_terminal
 
     if json_lines:

@@ -10,10 +10,11 @@ from __future__ import annotations
 import logging
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 import numpy as np
+from pydantic import ValidationError
 from sqlalchemy import delete, or_
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
@@ -24,6 +25,8 @@ from matcher.config import Config, MatchingConfig
 from matcher.embed import Embedder, cached_embed, matching_vectors
 from matcher.store.feedback import verdicts_for
 from matcher.match import ProfileError, ProfileVectors, RankResult, ScoredNotice, Verdicts, rank, select as select_top
+from matcher.match.challenge import challenge_reason, is_challenge
+from matcher.match.cpv import cpv_labels
 from matcher.match.explain import explain
 from matcher.match.feedback import aligned, verdict_vectors
 from matcher.match.filters import ProfileFilter
@@ -101,6 +104,10 @@ def _load_profiles(session: Session, profile_ids: Sequence[str] | None, report: 
         try:
             ProfileFilter.of(spec := to_spec(r))
             specs.append(spec)
+        except ValidationError as e:  # a row stored before its fields were checked as they are now
+            first = e.errors()[0]
+            report.errors.append(f"profile {r.id}: {'.'.join(map(str, first['loc']))}: "
+                                 f"{str(first['msg']).removeprefix('Value error, ')}")
         except (ProfileError, ValueError) as e:
             report.errors.append(str(e) if isinstance(e, ProfileError) else f"profile {r.id}: {e}")
     return specs
@@ -157,16 +164,40 @@ def week_vectors(inputs: WeekInputs, encode: Callable[[list[str]], np.ndarray]) 
     return WeekVectors(profile_vecs, notice_vecs, verdict_vectors(encode, inputs.judged))
 
 
+MAX_CHALLENGES = 5  # challenges in any sector added per week for an SME that opted in
+
+
 def choose(
     inputs: WeekInputs, vectors: WeekVectors, mcfg: MatchingConfig, now: datetime,
 ) -> tuple[RankResult, dict[str, list[ScoredNotice]]]:
-    """Rank with the SMEs' verdicts and pick each SME's week: the pure matcher, no store access."""
+    """Rank with the SMEs' verdicts and pick each SME's week: the pure matcher, no store access. An SME that
+    opted in to challenges also gets the week's challenges in any sector that pass its filters."""
     feedback = aligned([p.id for p in inputs.profiles], vectors.verdicts)
     result = rank(inputs.profiles, inputs.notices, vectors.profiles, vectors.notices, mcfg, now,
                   min_score=mcfg.threshold, feedback=feedback)
     chosen = {r.profile.id: select_top(r, mcfg.threshold, mcfg.top_k, inputs.skip.get(r.profile.id, set()))
               for r in result.rankings}
+    for pid, extra in any_sector_challenges(inputs, vectors, mcfg, now, feedback).items():
+        have = {item.key for item in chosen[pid]}
+        chosen[pid] += [item for item in extra if item.key not in have][:MAX_CHALLENGES]
     return result, chosen
+
+
+def any_sector_challenges(inputs: WeekInputs, vectors: WeekVectors, mcfg: MatchingConfig, now: datetime,
+                          feedback: list) -> dict[str, list[ScoredNotice]]:
+    """Per SME that opted in: the challenge notices passing its filters (any score), best first."""
+    opted = [i for i, p in enumerate(inputs.profiles) if p.challenges]
+    idx = [j for j, n in enumerate(inputs.notices) if is_challenge(n)]
+    if not opted or not idx:
+        return {}
+    sub = rank([inputs.profiles[i] for i in opted], [inputs.notices[j] for j in idx],
+               [vectors.profiles[i] for i in opted], vectors.notices[idx], mcfg, now, min_score=0.0,
+               feedback=[feedback[i] for i in opted] if feedback is not None else None)
+    out = {}
+    for ranking in sub.rankings:
+        skip = inputs.skip.get(ranking.profile.id, set())
+        out[ranking.profile.id] = [replace(item, index=idx[item.index]) for item in ranking.items if item.key not in skip]
+    return out
 
 
 def match_week(
@@ -254,6 +285,10 @@ def _explained_rows(chosen, profiles, notices, notice_vecs, result, idf, encode,
         cand_vecs[j], at = vecs[at : at + len(cands[j])], at + len(cands[j])
     for pid in phrases:
         phrase_vecs[pid], at = vecs[at : at + len(phrases[pid])], at + len(phrases[pid])
+    labels: dict[str, str] = {}  # CPV labels the week's notices carry, for codes a notice lists bare
+    for n in notices:
+        for code, label in cpv_labels(n.raw).items():
+            labels.setdefault(code, label)
     rows = []
     for done, (pid, items) in enumerate(chosen.items(), 1):
         if progress is not None and (done % PROGRESS_CHUNK == 0 or done == len(chosen)):
@@ -262,7 +297,10 @@ def _explained_rows(chosen, profiles, notices, notice_vecs, result, idf, encode,
             j = item.index
             why = explain(by_id[pid], notices[j], item, mcfg, terms=result.notice_terms[j], idf=idf,
                           notice_vec=notice_vecs[j], query_vec=pv.query, phrase_vecs=phrase_vecs.get(pid),
-                          candidate_vecs=cand_vecs[j])
+                          candidate_vecs=cand_vecs[j], known_labels=labels)
+            if (challenge := challenge_reason(notices[j])) is not None:
+                why["challenge"] = challenge
+                why["any_sector"] = item.score < mcfg.threshold  # here only because the SME asked for challenges
             rows.append(Match(profile_id=pid, notice_key=item.key, week=week, rank=rank_no, explanation=why,
                               **item.components(), raw_score=item.raw_score, score=item.score))
     return rows

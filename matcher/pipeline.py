@@ -1,4 +1,4 @@
-"""The steps in order: poll -> match -> digest (build, then deliver). Each step lives in its own package; this only
+"""The steps in order: poll -> match -> digest (build, then deliver) -> deadline reminders. Each step lives in its own package; this only
 runs them in sequence, for the weekly job, `matcher run --once` and the demo."""
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy.engine import Engine
 
 from matcher.config import Config
+from matcher.deliver.reminders import send_reminders
 from matcher.deliver.week import send_week
 from matcher.ingest.poll import poll_sources
 from matcher.match_week import match_week
@@ -21,6 +22,7 @@ class PipelineReport:
     poll: Any = None
     match: Any = None
     digest: Any = None
+    reminders: Any = None
     errors: list[str] = field(default_factory=list)
 
 
@@ -40,4 +42,5 @@ def run_once(cfg: Config, engine: Engine, now: datetime) -> PipelineReport:
     report.poll = poll_sources(cfg, engine, now)
     week = weekly(cfg, engine, now)
     report.match, report.digest = week.match, week.digest
+    report.reminders = send_reminders(cfg, engine, now)
     return report

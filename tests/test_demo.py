@@ -11,7 +11,7 @@ from pathlib import Path
 from bs4 import BeautifulSoup
 from sqlmodel import Session, select
 
-from matcher.store.models import Digest, Match, Notice
+from matcher.store.models import Digest, Match, Notice, Reminder
 from matcher.store import make_engine
 
 def test_demo_writes_one_multipart_digest_per_sme_with_matches(tmp_path):
@@ -26,7 +26,7 @@ def test_demo_writes_one_multipart_digest_per_sme_with_matches(tmp_path):
     with Session(engine) as s:
         sent = s.exec(select(Digest).where(Digest.state == "sent")).all()
         assert len(sent) >= 5, "the demo should find matches for several sample SMEs"
-        emls = sorted((demo / "outbox").rglob("*.eml"))
+        emls = sorted(p for p in (demo / "outbox").rglob("*.eml") if p.parent.name != "reminders")
         assert sorted(p.stem for p in emls) == sorted(d.profile_id for d in sent)
         for path in emls:
             msg = email.message_from_bytes(path.read_bytes(), policy=policy.default)
@@ -39,3 +39,14 @@ def test_demo_writes_one_multipart_digest_per_sme_with_matches(tmp_path):
                 notice = s.exec(select(Notice).where(Notice.key == m.notice_key)).one()
                 assert notice.url and notice.url.startswith("https://"), notice.key
                 assert notice.url in links, f"{path.name} lacks a link to {notice.key}"
+
+        # the reminder job ran for the fortnight after "today": one reminder per listed item closing in that time
+        reminders = sorted((demo / "outbox" / "reminders").glob("*.eml"))
+        rows = s.exec(select(Reminder).where(Reminder.state == "sent")).all()
+        assert reminders and len(reminders) == len(rows) == len({(r.profile_id, r.notice_key) for r in rows})
+        listed = {(m.profile_id, m.notice_key) for d in sent for m in s.exec(select(Match).where(Match.digest_id == d.id))}
+        assert {(r.profile_id, r.notice_key) for r in rows} <= listed
+        for path in reminders:
+            msg = email.message_from_bytes(path.read_bytes(), policy=policy.default)
+            assert "/reminders/unsubscribe/" in msg["List-Unsubscribe"] and msg["Subject"].startswith("Closes in 3 days")
+    assert "buyers with award history" in result.stdout

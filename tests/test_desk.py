@@ -144,8 +144,11 @@ def test_export_writes_verdicts_and_marks_as_judgments_matcher_eval_reads(desk, 
     from matcher.sources.ocds import release_to_notice
 
     record = release_to_notice(release, "contracts_finder")
+    other = release_to_notice(json.loads(sorted(REPLAY.glob("release_*.json"))[-1].read_text()), "contracts_finder")
+    assert other.key != record.key
     with session_scope(engine) as s:
         upsert_notice(s, record)
+        upsert_notice(s, other)  # stored, never judged
     add_digest(engine, "bolt", "2025-W02", "sent", [(record.key, 0.8)])
     with session_scope(engine) as s:
         person, _ = add_champion(s, "Chris Champion", "chris@council.example")
@@ -156,7 +159,8 @@ def test_export_writes_verdicts_and_marks_as_judgments_matcher_eval_reads(desk, 
     assert r.exit_code == 0, r.output
     qrels = read_qrels(out / "qrels.jsonl")
     assert qrels == {"bolt": {record.key: 1}}  # the SME said relevant, a champion not: a partial fit
-    assert [n.key for n in read_notices([out / "notices" / "store.jsonl"])] == [record.key]
+    # the judged notice first, then every other stored notice whose record reads again (n1..n7 have none)
+    assert [n.key for n in read_notices([out / "notices" / "store.jsonl"])] == [record.key, other.key]
     assert [p.id for p in read_profiles(out / "profiles.json").profiles] == ["bolt"]
     assert "the notice is no longer stored" in r.output  # acme's verdicts are on notices without a record
     measured = CliRunner().invoke(cli, ["eval", "--profiles", str(out / "profiles.json"), "--qrels", str(out / "qrels.jsonl"),
@@ -164,7 +168,11 @@ def test_export_writes_verdicts_and_marks_as_judgments_matcher_eval_reads(desk, 
                                         "--config", str(_config_file(cfg, tmp_path))])
     assert measured.exit_code == 0, measured.output
     figures = json.loads(measured.stdout)
-    assert figures["profiles"] == 1 and figures["systems"]["tfidf"]["mrr"] == 1.0  # one notice, judged a fit
+    assert figures["profiles"] == 1 and 0 < figures["systems"]["tfidf"]["mrr"] <= 1.0
+    small = CliRunner().invoke(cli, ["champion", "export", "--out", str(tmp_path / "small"), "--judged-only",
+                                     "--config", str(_config_file(cfg, tmp_path))])
+    assert small.exit_code == 0, small.output
+    assert [n.key for n in read_notices([tmp_path / "small" / "notices" / "store.jsonl"])] == [record.key]
 
 
 def _config_file(cfg, tmp_path: Path) -> Path:

@@ -16,11 +16,13 @@ from matcher.match.explain import explain
 from matcher.match.texts import capability_phrases, evidence_candidates
 from matcher.store.profiles import read_profiles
 from matcher.store import init_db, make_engine, session_scope
+from matcher.text import sentences
 
 DEV = Path(__file__).parent / "data" / "eval"
 CFG = MatchingConfig()
 NOW = datetime(2025, 1, 20, tzinfo=UTC)
-KEYS = {"summary": str, "capabilities": list, "terms": list, "cpv": list, "evidence": str}
+KEYS = {"summary": str, "strength": str, "capabilities": list, "terms": list, "cpv": list, "evidence": str,
+        "lots": list}
 
 
 @pytest.fixture(scope="module")
@@ -29,16 +31,22 @@ def corpus():
 
 
 def assert_quoted_from(evidence: str, notice) -> None:
-    fields = [notice.title, notice.description, *notice.sections.values()]
-    assert evidence and any(evidence in f for f in fields), (notice.key, evidence)
+    """Empty (the notice has no whole sentence to quote) or a whole sentence of the notice's text, not its title."""
+    if not evidence:
+        return
+    fields = [notice.description, *notice.sections.values()]
+    assert any(evidence in f for f in fields), (notice.key, evidence)
+    assert spaced(evidence) != spaced(notice.title), (notice.key, evidence)
+    assert any(evidence in sentences(f) for f in fields), (notice.key, evidence)  # never a piece of a sentence
 
 
 def assert_shape(why: dict) -> None:
     assert set(why) == set(KEYS)
     for k, t in KEYS.items():
         assert isinstance(why[k], t), k
-    assert all(isinstance(x, str) and x for k in ("capabilities", "terms", "cpv") for x in why[k])
+    assert all(isinstance(x, str) and x for k in ("capabilities", "terms", "cpv", "lots") for x in why[k])
     assert why["summary"].endswith(".") and "\n" not in why["summary"]
+    assert why["strength"] in ("likely", "possible") and "%" not in why["summary"]
 
 
 def spaced(text: str) -> str:
@@ -140,12 +148,21 @@ def test_evidence_is_verbatim_when_chosen_by_meaning(corpus, tmp_path_factory):
     assert checked == len(profiles)
 
 
-def test_long_sentences_are_cut_at_a_word_boundary_and_stay_verbatim(corpus):
+def test_evidence_is_a_whole_sentence_never_cut_and_never_the_title(corpus):
     _, notices = corpus
-    longest = max(notices, key=lambda n: max(map(len, [n.description, *n.sections.values()])))
-    for c in evidence_candidates(longest, 80):
-        assert len(c) <= 80
-        assert_quoted_from(c, longest)
+    quoted = 0
+    for n in notices:
+        for c in evidence_candidates(n, 120):
+            assert len(c) <= 120
+            assert_quoted_from(c, n)
+            quoted += 1
+    assert quoted > len(notices)
+    from matcher.schema import NoticeRecord
+
+    n = NoticeRecord(source="s", key="k", title="Grounds maintenance",
+                     description="Grounds maintenance.\nThe council wants its parks mown weekly from April. "
+                                 "A very long sentence " + "that goes on " * 40 + "and ends.\nThe last line was cut mid-wo")
+    assert evidence_candidates(n, 300) == ["The council wants its parks mown weekly from April."]
 
 
 def test_explanation_names_matched_keywords_and_overlapping_cpv_with_labels(corpus):
@@ -157,7 +174,7 @@ def test_explanation_names_matched_keywords_and_overlapping_cpv_with_labels(corp
     assert "construction" in why["terms"]
     code, label = why["cpv"][0].split(" ", 1)
     assert code.startswith("45") and label == cpv_labels(n.raw)[code]
-    assert why["summary"].startswith("Strong fit (90%)")
+    assert why["summary"].startswith("Likely fit: ") and why["strength"] == "likely"
 
 
 def test_evidence_prefers_the_sentence_closest_in_meaning():
@@ -168,5 +185,43 @@ def test_evidence_prefers_the_sentence_closest_in_meaning():
                      description="The depot opens at nine every weekday. Felling and pruning of mature oaks is needed.")
     cands = evidence_candidates(n)
     vecs = np.eye(len(cands), 4, dtype=np.float32)
-    why = explain(p, n, item_for("k"), CFG, query_vec=vecs[2], candidate_vecs=vecs)
+    assert len(cands) == 2  # never the title
+    why = explain(p, n, item_for("k"), CFG, query_vec=vecs[1], candidate_vecs=vecs)
     assert why["evidence"] == "Felling and pruning of mature oaks is needed."
+
+
+def test_terms_are_distinctive_never_generic_short_or_common_across_notices():
+    from matcher.schema import NoticeRecord, ProfileSpec
+
+    p = ProfileSpec(id="p", name="n", email="p@example.org",
+                    capabilities="Air conditioning servicing with out-of-hours cover; we offer chiller overhauls.",
+                    keywords=["services", "chiller", "maintenance"])
+    n = NoticeRecord(source="s", key="k", title="Chiller maintenance services",
+                     description="Hours of cover: we offer the air handling units and chiller plant an overhaul.")
+    idf = {"chiller": 5.0, "overhaul": 4.5, "air": 5.0, "hour": 4.0, "cover": 4.0, "offer": 4.0, "servic": 1.2,
+           "mainten": 1.1}  # "maintenance" is in most of this week's notices
+    why = explain(p, n, item_for("k"), CFG, idf=idf)
+    assert why["terms"] == ["chiller", "overhaul"]
+    assert_honest(why, p, n)
+
+
+def test_strength_follows_the_calibrated_score_in_words_without_a_percentage():
+    from matcher.schema import NoticeRecord, ProfileSpec
+
+    p = ProfileSpec(id="p", name="n", email="p@example.org", capabilities="Tree surgery.", keywords=[])
+    n = NoticeRecord(source="s", key="k", title="Tree works", description="Felling of mature oaks is needed.")
+    assert explain(p, n, item_for("k", 0.52), CFG)["summary"].startswith("Possible fit")
+    assert explain(p, n, item_for("k", 0.52), CFG)["strength"] == "possible"
+    assert explain(p, n, item_for("k", 0.91), CFG)["strength"] == "likely"
+
+
+def test_lots_that_fit_are_listed_by_title_within_the_value_range():
+    from matcher.schema import Lot, NoticeRecord, ProfileSpec
+
+    p = ProfileSpec(id="p", name="n", email="p@example.org", capabilities="Roofing repairs and gutter clearance.",
+                    keywords=["roofing"], value_max=2_000_000)
+    n = NoticeRecord(source="s", key="k", title="Building works framework", description="Four lots.", lots=[
+        Lot(id="1", title="Lot 1 Roofing (small)", value=500_000), Lot(id="2", title="Lot 2 Roofing (major)", value=40_000_000),
+        Lot(id="3", title="Lot 3 Electrical", value=300_000), Lot(id="4", title="Lot 4 Gutter clearance")])
+    why = explain(p, n, item_for("k"), CFG, idf={"gutter": 4.0, "roof": 2.5})
+    assert why["lots"] == ["Lot 1 Roofing (small)", "Lot 4 Gutter clearance"]

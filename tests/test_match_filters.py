@@ -61,13 +61,50 @@ def test_planning_notices_pass_as_early_opportunities():
 
 @pytest.mark.parametrize("place,ok", [
     ("South West", True), ("South West England", True), ("UKK", True), ("UKK13", True), ("TLK3", True),
-    ("England", True), ("UK", True), ("Offsite", True), ("No specific location, eg they can work remotely", True),
+    ("England", False), ("UK", False), ("Offsite", True), ("No specific location, eg they can work remotely", True),
     ("North East England", False), ("UKM82", False), ("UKL18", False), ("London", False),
     ("International (outside the UK)", False), ("Somewhere unheard of", True),
 ])
 def test_region_filter_reads_names_nuts_codes_and_dm_locations(place, ok):
     got = reason(profile(regions=["South West"]), notice(regions=[place]))
     assert (got is None) is ok, (place, got)
+
+
+def test_england_wide_notices_reach_only_smes_serving_all_of_england():
+    england = notice(regions=["England"], title="School transport, Lincolnshire and beyond")
+    assert reason(profile(regions=["South West"]), england) == "outside the SME's regions"
+    assert reason(profile(regions=["England"]), england) is None
+    assert reason(profile(regions=["UK-wide"]), england) is None
+    assert reason(profile(regions=list(("North East", "North West", "Yorkshire and the Humber", "East Midlands",
+                                        "West Midlands", "East of England", "London", "South East", "South West"))),
+                  england) is None
+
+
+def test_a_postcode_gives_the_region_only_when_its_area_lies_in_one_region():
+    from matcher.match.regions import place_names, postcode_region
+
+    assert postcode_region("BS1 4DJ") == "South West" and postcode_region("ls11 5DR") == "Yorkshire and the Humber"
+    assert postcode_region("CH5 1AA") is None  # Chester's area reaches into Wales
+    assert postcode_region("SY23 1AA") is None and postcode_region("") is None and postcode_region("12345") is None
+    assert reason(profile(regions=["South West"]), notice(regions=[], postcode="LS1 1UR")) == "outside the SME's regions"
+    assert reason(profile(regions=["South West"]), notice(regions=[], postcode="EX1 1AA")) is None
+    assert place_names([], "EX1 1AA") == ["South West"]
+    assert place_names(["UKK13", "TLK3"]) == ["South West"]
+    assert place_names(["England"]) == ["England"] and place_names(["UK"]) == ["UK-wide"]
+    assert place_names(["Offsite"]) == ["No fixed place"] and place_names(["Somewhere unheard of"]) == []
+
+
+def test_value_filter_uses_lot_values_where_lots_have_them():
+    from matcher.schema import Lot
+
+    firm = profile(value_max=2_000_000)
+    framework = dict(value_max=300_000_000.0, is_framework=True)
+    assert reason(firm, notice(**framework)) == "value above the SME's maximum"
+    lots = [Lot(id="1", title="Minor works", value=1_500_000.0), Lot(id="2", title="Major works", value=298_500_000.0)]
+    assert reason(firm, notice(**framework, lots=lots)) is None
+    big = [Lot(id="2", title="Major works", value=298_500_000.0)]
+    assert reason(firm, notice(**framework, lots=big)) == "every lot's value is above the SME's maximum"
+    assert reason(firm, notice(**framework, lots=[Lot(id="1", title="No value given")])) == "value above the SME's maximum"
 
 
 def test_a_notice_passes_when_any_of_its_places_is_served():
@@ -81,7 +118,7 @@ def test_uk_wide_profiles_and_notices_without_regions_pass():
 
 def test_an_unknown_profile_region_is_an_error_naming_the_profile():
     with pytest.raises(ProfileError, match=r"profile p1: regions: unknown region 'Atlantis'"):
-        ProfileFilter.of(profile(regions=["Atlantis"]))
+        ProfileFilter.of(profile().model_copy(update={"regions": ["Atlantis"]}))  # a row stored before regions were checked
 
 
 def test_nuts_codes_map_to_their_region():

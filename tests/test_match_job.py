@@ -80,12 +80,14 @@ def test_each_sme_gets_its_open_fitting_notices_ranked_with_explanations(store, 
     assert report.written == 3 and report.week == WEEK and report.per_profile == {"grounds": 2, "cyber": 1}
     for m in got["grounds"] + got["cyber"]:
         assert m.score >= cfg.matching.threshold and 0 <= m.score <= 1
-        assert set(m.explanation) == {"summary", "capabilities", "terms", "cpv", "evidence"}
+        assert set(m.explanation) == {"summary", "strength", "capabilities", "terms", "cpv", "evidence", "lots"}
         notice_text = next(f"{n.title}\n{n.description}" for n in NOTICES if n.key == m.notice_key)
         assert m.explanation["evidence"] in notice_text
     parks = got["grounds"][0]
     assert parks.rank == 1 and parks.cpv == 1.0 and parks.keyword == 1.0
-    assert "grass cutting" in parks.explanation["terms"] and parks.explanation["cpv"] == ["77310000"]
+    assert parks.explanation["cpv"] == ["77310000"]
+    # "grass cutting" is in four of these six notices: common across notices, so not listed as a matched term
+    assert "grass cutting" not in parks.explanation["terms"] and parks.explanation["strength"] == "likely"
     assert report.candidates == len(NOTICES) - 1  # "soon" closes inside min_days_to_close
     assert report.excluded["outside the SME's regions"] == 1 and report.excluded["stage award"] == 1
 
@@ -152,3 +154,18 @@ def test_matcher_match_command_writes_this_weeks_matches(store, tmp_path):
     assert [m.notice_key for m in matches(store)["grounds"]] == ["parks", "verges"]
     bad = CliRunner().invoke(app, ["match", "--now", "next tuesday", "--config", str(config)])
     assert bad.exit_code == 2 and "--now" in bad.output
+
+
+def test_an_sme_that_opted_in_gets_challenges_in_any_sector_labelled_as_such(store, cfg):
+    challenge = notice("sbri", "SBRI competition: detecting potholes from bin lorries",
+                       "This Small Business Research Initiative competition sets out a problem statement: the council "
+                       "cannot see road defects early enough. We fund feasibility studies of new ideas.")
+    with session_scope(store) as s:
+        upsert_notice(s, challenge)
+        save_profile(s, CYBER.model_copy(update={"challenges": True}))
+    match_job(cfg, store, NOW)
+    got = matches(store)
+    assert "sbri" not in [m.notice_key for m in got["grounds"]]  # no opt-in, and nothing to do with grounds
+    sbri = next(m for m in got["cyber"] if m.notice_key == "sbri")
+    assert sbri.explanation["challenge"] == "an SBRI competition" and sbri.explanation["any_sector"] is True
+    assert sbri.score < cfg.matching.threshold and [m.notice_key for m in got["cyber"]][0] == "pentest"

@@ -30,7 +30,7 @@ def test_jobs_use_configured_triggers_and_never_overlap(tmp_path):
     scheduler.start(paused=True)
     try:
         jobs = {j.id: j for j in scheduler.get_jobs()}
-        assert set(jobs) == {"poll", "weekly-digest", "retry-delivery"}
+        assert set(jobs) == {"poll", "weekly-digest", "retry-delivery", "reminders"}
         for job in jobs.values():
             assert job.misfire_grace_time == 900
             assert job.coalesce is True
@@ -42,6 +42,8 @@ def test_jobs_use_configured_triggers_and_never_overlap(tmp_path):
         fields = {f.name: str(f) for f in weekly.fields}
         assert (fields["day_of_week"], fields["hour"], fields["minute"]) == ("thu", "9", "15")
         assert str(weekly.timezone) == "Europe/London"
+        daily = {f.name: str(f) for f in jobs["reminders"].trigger.fields}  # reminders go out every day
+        assert (daily["day_of_week"], daily["hour"], daily["minute"]) == ("*", "9", "15")
     finally:
         scheduler.shutdown(wait=False)
 

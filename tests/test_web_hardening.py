@@ -77,7 +77,7 @@ def test_security_headers_are_on_every_response_errors_included(served):
     for r in responses:
         _has_headers(r)
     with engine.begin() as conn:  # break the store under the running app: the next page is a 500
-        conn.execute(text("DROP TABLE feedback"))
+        conn.execute(text("DROP TABLE champion"))
     broken = client.get(champion)
     assert broken.status_code == 500
     _has_headers(broken)

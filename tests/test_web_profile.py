@@ -132,3 +132,10 @@ def test_not_relevant_with_a_reason_and_undo_back_to_the_earlier_verdict(site):
     client.post(undo["action"], data={i["name"]: i.get("value", "") for i in undo.find_all("input")})
     with session_scope(engine) as s:
         assert s.exec(select(Feedback.verdict)).one() == "relevant"
+
+
+def test_link_requests_are_rate_limited_per_address_known_or_not(site):
+    _, _, client, _, _ = site
+    for address in ("owner@acme.example", "nobody@acme.example"):
+        statuses = [post_form(client, "/profile/link", {"email": address}).status_code for _ in range(4)]
+        assert statuses == [200, 200, 200, 429], address  # web.rate_per_address: 3 an hour, whoever it is

@@ -28,9 +28,13 @@ def _main(
 
 
 def _register() -> None:
-    from matcher.cli import account_cmd, champion_cmd, core, db_cmd, digest_cmd, preview_cmd, quality_cmd, run_cmd, sources_cmd, tune_cmd
+    from matcher.cli import (
+        account_cmd, buyers_cmd, champion_cmd, core, db_cmd, digest_cmd, preview_cmd, quality_cmd, run_cmd, sources_cmd,
+        tune_cmd,
+    )
 
-    for module in (core, account_cmd, db_cmd, sources_cmd, quality_cmd, tune_cmd, preview_cmd, digest_cmd, champion_cmd, run_cmd):
+    for module in (core, account_cmd, db_cmd, sources_cmd, quality_cmd, tune_cmd, preview_cmd, digest_cmd, champion_cmd,
+                   buyers_cmd, run_cmd):
         module.register(app)
 
 

@@ -238,6 +238,8 @@ def mark_cmd(
 @champion_app.command("export")
 def export_cmd(
     out: Path = typer.Option(..., "--out", "-o", file_okay=False, help="Folder for qrels.jsonl, profiles.json and notices/."),
+    judged_only: bool = typer.Option(False, "--judged-only", help="Write only the judged notices (default: every "
+                                     "stored notice, so eval ranks the judged ones among all the others)."),
     config: Path = ConfigOption,
 ) -> None:
     """Write every SME verdict and champion mark as eval judgments (`profile`, `notice`, `grade`) with the
@@ -247,7 +249,7 @@ def export_cmd(
 
     cfg = load(config)
     with session_scope(engine_for(cfg)) as s:
-        result = export(s, out)
+        result = export(s, out, judged_only)
         s.rollback()
     console.print(Text(f"{result.judgments} judgment(s) on {result.notices} notice(s) for {result.profiles} SME(s) "
                        f"({result.from_smes} SME verdict(s), {result.from_champions} champion mark(s)) written to {out}"))

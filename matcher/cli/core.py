@@ -89,6 +89,7 @@ def profiles_add(
     exclude: list[str] = typer.Option([], "--exclude", help="A word that rules a notice out."),
     value_min: float = typer.Option(None),
     value_max: float = typer.Option(None),
+    challenges: bool = typer.Option(False, "--challenges", help="Also send challenges (SBRI, CivTech, innovation partnerships) in any sector."),
     config: Path = ConfigOption,
 ) -> None:
     """Add (or replace) one profile."""
@@ -101,7 +102,8 @@ def profiles_add(
     cfg = load(config)
     try:
         spec = ProfileSpec(id=id, name=name, email=email, capabilities=capabilities, keywords=keyword, cpv=cpv,
-                           regions=region, exclude=exclude, value_min=value_min, value_max=value_max)
+                           regions=region, exclude=exclude, value_min=value_min, value_max=value_max,
+                           challenges=challenges)
     except ValidationError as e:
         fail("; ".join(f"--{'.'.join(map(str, x['loc']))}: {x['msg']}" for x in e.errors()), 2)
     with session_scope(engine_for(cfg)) as s:

@@ -83,9 +83,18 @@ def demo(
                       f"{r.top_score:.2f}" if r.top_score is not None else "-")
     console.print(table)
     sent = sum(1 for r in rows if r.matches)
+    reminders = sorted((outbox / "reminders").glob("*.eml")) if (outbox / "reminders").is_dir() else []
+    from matcher.digest.buyers import buyer_index
+    from matcher.store import session_scope
+
+    with session_scope(engine_for(cfg)) as s:
+        buyers = [b for b in buyer_index(s).ranked() if b.contracts]
+    console.print(f"\n{len(reminders)} deadline reminder(s) written to {outbox / 'reminders'} (the reminder job run for "
+                  f"each of the next 14 days)\n{len(buyers)} buyers with award history from the recordings' award "
+                  f"notices: matcher buyers --config {workdir / 'config.toml'}", highlight=False)
     console.print(f"\n{sent} digests written to {outbox}\nconfig used: {(workdir / 'config.toml').resolve()}"
-                  f"\ntry: matcher --config {workdir / 'config.toml'} digest preview "
-                  f"{next((r.profile_id for r in rows if r.matches), 'PROFILE_ID')}",
+                  f"\ntry: matcher digest preview {next((r.profile_id for r in rows if r.matches), 'PROFILE_ID')} "
+                  f"--config {workdir / 'config.toml'}",
                   highlight=False)
 
 

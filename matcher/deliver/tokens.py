@@ -16,6 +16,8 @@ champion's link version, so `matcher champion revoke` ends every link made befor
   pending      sign-up                        web.signup_expiry_hours (the browser's preview-and-sharpen page)
   recipient    profile, address               web.signup_expiry_hours (a further recipient confirms its address)
   champion     champion, version, days        as issued, 1 to 366 days
+  reminders-unsubscribe  profile              400 days (a deadline reminder's own one-click unsubscribe)
+  calendar     notice                         400 days (an item's "add to calendar" .ics link)
 """
 from __future__ import annotations
 
@@ -40,6 +42,8 @@ PURPOSES: dict[str, timedelta | None] = {
     "pending": timedelta(hours=DEFAULT_SIGNUP_HOURS),
     "recipient": timedelta(hours=DEFAULT_SIGNUP_HOURS),
     "champion": None,  # carried in the token
+    "reminders-unsubscribe": timedelta(days=400),  # its own: leaving deadline reminders keeps the digest
+    "calendar": timedelta(days=400),
 }
 
 
@@ -158,6 +162,23 @@ class LinkSigner:
 
     def read_profile(self, token: str, now: datetime | None = None) -> str:
         return self._profile_of("profile", token, now)
+
+    # deadline reminders: their own one-click unsubscribe, and "add to calendar" links
+    def reminders_unsubscribe_url(self, profile_id: str, now: datetime | None = None) -> str:
+        return self.url("reminders/unsubscribe", "reminders-unsubscribe", {"p": profile_id}, now)
+
+    def read_reminders_unsubscribe(self, token: str, now: datetime | None = None) -> str:
+        return self._profile_of("reminders-unsubscribe", token, now)
+
+    def calendar_url(self, notice_key: str, now: datetime | None = None) -> str:
+        return self.url("calendar", "calendar", {"n": notice_key}, now) + ".ics"
+
+    def read_calendar(self, token: str, now: datetime | None = None) -> str:
+        claim, _ = self.read("calendar", token.removesuffix(".ics"), now)
+        key = claim.get("n")
+        if not isinstance(key, str) or not key:
+            raise BadToken("calendar link: the token names no notice")
+        return key
 
     # feedback: one profile, one notice, one verdict
     def feedback_token(self, profile_id: str, notice_key: str, verdict: str = "not-relevant",

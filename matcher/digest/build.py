@@ -25,7 +25,8 @@ from matcher.config import Config
 from matcher.store import claims
 from matcher.store.models import Digest, Match, Notice, Profile, utcnow
 from matcher.store.profiles import active_profiles
-from matcher.digest.render import DigestView, build_message, mail_domain, make_item, quote_once
+from matcher.digest.buyers import BuyerIndex, buyer_index
+from matcher.digest.render import DigestView, build_message, mail_domain, make_item, quote_once, state_common_capability
 from matcher.deliver.tokens import LinkSigner
 
 log = logging.getLogger(__name__)
@@ -210,25 +211,58 @@ def digest_items(session: Session, digest_id: int) -> list[tuple[Match, Notice]]
     """The matches attached to a digest, with their notices, best first."""
     return _rows(session, Match.digest_id == digest_id)
 
+CPV_LABEL_NOTICES = 5000  # CPV labels are read from the latest this-many stored notices
+_label_cache: dict[tuple, dict[str, str]] = {}
+
+
+def stored_cpv_labels(session) -> dict[str, str]:  # noqa: ANN001
+    """{code: label} from the CPV classifications the latest stored notices carry (for codes a notice lists
+    bare); rebuilt only when the store's notices changed."""
+    from sqlalchemy import func
+    from sqlmodel import col, select
+
+    from matcher.match.cpv import cpv_labels
+    from matcher.store.models import Notice
+
+    count, latest = session.exec(select(func.count(), func.max(Notice.last_seen))).one()
+    url = str(session.get_bind().url)
+    stamp = (url, count, str(latest))
+    if stamp not in _label_cache:
+        labels: dict[str, str] = {}
+        rows = session.exec(select(Notice.raw).order_by(col(Notice.first_seen).desc()).limit(CPV_LABEL_NOTICES))
+        for raw in rows:
+            for code, label in cpv_labels(raw or {}).items():
+                labels.setdefault(code, label)
+        for old in [k for k in _label_cache if k[0] == url]:
+            del _label_cache[old]
+        _label_cache[stamp] = labels
+    return _label_cache[stamp]
+
+
 
 def make_view(cfg: Config, profile: Profile, week: str, rows: list[tuple[Match, Notice]], now: datetime,
-              signer: LinkSigner) -> DigestView:
+              signer: LinkSigner, buyers: BuyerIndex | None = None, cpv_labels: dict[str, str] | None = None) -> DigestView:
+    """The digest as the templates see it: open for bids first, then coming up, each best first."""
     start = clock.week_start(week)
+    items = quote_once([make_item(m, n, cfg, now, signer, buyers, cpv_labels) for m, n in rows])
+    items.sort(key=lambda i: i.group != "open")  # stable: each group keeps its best-first order
     return DigestView(
         profile_id=profile.id,
         profile_name=profile.name,
         week=week,
         week_start=f"{start.day} {start:%B %Y}",
-        items=quote_once([make_item(m, n, cfg, now, signer) for m, n in rows]),
+        items=items,
         unsubscribe_url=signer.unsubscribe_url(profile.id),
         profile_url=signer.profile_url(profile.id),
+        common_capability=state_common_capability(items),
     )
 
 
 def compose(session: Session, cfg: Config, digest: Digest, profile: Profile, now: datetime, env: Environment,
             signer: LinkSigner) -> EmailMessage:
     """The email for a stored digest, from the matches attached to it."""
-    view = make_view(cfg, profile, digest.week, digest_items(session, digest.id), now, signer)  # type: ignore[arg-type]
+    view = make_view(cfg, profile, digest.week, digest_items(session, digest.id), now, signer,  # type: ignore[arg-type]
+                     buyer_index(session), stored_cpv_labels(session))
     mid = digest.message_id or message_id_for(digest, mail_domain(cfg))
     return build_message(env, cfg, view, profile, mid, now)
 
@@ -250,5 +284,5 @@ def preview(session: Session, cfg: Config, profile_id: str, now: datetime, env: 
         chosen = choose(candidates.get(profile_id, []), sent.get(profile_id, set()), cfg.digest.max_items)
         rows = _rows(session, col(Match.id).in_([c.match_id for c in chosen]))
         mid = f"<preview.{re.sub(r'[^A-Za-z0-9_-]+', '-', profile_id)}.{week}@{mail_domain(cfg)}>"
-    view = make_view(cfg, profile, week, rows, now, signer)
+    view = make_view(cfg, profile, week, rows, now, signer, buyer_index(session), stored_cpv_labels(session))
     return build_message(env, cfg, view, profile, mid, now), view

@@ -22,6 +22,11 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 from matcher import clock
 from matcher.config import Config, ConfigError
 from matcher.store.models import Match, Notice, Profile
+from matcher.digest.items import (
+    COMING_UP, OPEN, Why, challenge_of, days_left, group_of, in_days, kind_of, lots_of, marks_of, place_of,
+    portals_of, value_text,
+)
+from matcher.match.explain import strength_label
 from matcher.deliver.tokens import LinkSigner
 
 LICENCE = "Contains public sector information licensed under the Open Government Licence v3.0."
@@ -78,6 +83,17 @@ class DigestItem:
     evidence: str | None = None
     feedback_url: str = ""  # "Not relevant"
     relevant_url: str = ""
+    group: str = "open"  # "open" (open for bids) or "coming_up" (pipeline, planned, market engagement)
+    kind: str = "Tender"  # the notice type in plain words
+    when: str | None = None  # "Closes in 12 days: Mon 3 Mar 2025, 12:00" / "Engage now: market engagement ends ..."
+    places: list[str] = field(default_factory=list)
+    portals: list = field(default_factory=list)  # digest_items.Portal
+    marks: list[str] = field(default_factory=list)
+    lots: list[str] = field(default_factory=list)  # titles of the lots that fit this SME
+    lot_count: int = 0
+    buyer_record: str | None = None  # the buyer's award record from stored award notices
+    why: Why | None = None
+    calendar_url: str | None = None
 
 
 @dataclass
@@ -90,6 +106,20 @@ class DigestView:
     unsubscribe_url: str
     licence: str = LICENCE
     profile_url: str = ""  # the signed link to view and edit the profile
+    common_capability: str | None = None  # the capability phrase most items matched, stated once
+    omitted: int = 0  # items left out to keep the email under MAX_EMAIL_BYTES
+
+    @property
+    def open_items(self) -> list[DigestItem]:
+        return [i for i in self.items if i.group == OPEN]
+
+    @property
+    def coming_items(self) -> list[DigestItem]:
+        return [i for i in self.items if i.group == COMING_UP]
+
+    @property
+    def closing_soon(self) -> int:
+        return sum(1 for i in self.items if i.closing_soon)
 
 
 def safe_url(url: str | None) -> str | None:
@@ -175,29 +205,109 @@ def explanation_text(value: Any) -> str | None:
     return value.strip() if isinstance(value, str) and value.strip() else None
 
 
-def make_item(match: Match, notice: Notice, cfg: Config, now: datetime, signer: LinkSigner) -> DigestItem:
+def when_text(notice: Notice, group: str, cfg: Config, now: datetime) -> tuple[str | None, bool]:
+    """What to do by when, and whether it is closing soon (within digest.closing_soon_days)."""
+    tz = cfg.digest.timezone
+    if group == COMING_UP:
+        deadline = getattr(notice, "engagement_deadline", None)
+        if deadline is not None:
+            days = days_left(deadline, now, tz)
+            soon = 0 <= days <= cfg.digest.closing_soon_days
+            return f"Engage now: market engagement ends {in_days(days)}, {format_when(deadline, tz)}", soon
+        if notice.closes_at is not None:
+            days = days_left(notice.closes_at, now, tz)
+            return f"Engage now: responses close {in_days(days)}, {format_when(notice.closes_at, tz)}", \
+                0 <= days <= cfg.digest.closing_soon_days
+        return "Engage now: no engagement deadline given", False
+    if notice.closes_at is None:
+        return "Open for bids: no closing date given", False
+    days = days_left(notice.closes_at, now, tz)
+    return f"Closes {in_days(days)}: {format_when(notice.closes_at, tz)}", 0 <= days <= cfg.digest.closing_soon_days
+
+
+def labelled(entries: list[str], labels: dict[str, str] | None) -> list[str]:
+    """CPV entries as '<code> <label>': a bare code gets the label another stored notice gives it, if any."""
+    out = []
+    for entry in entries:
+        code, _, label = entry.partition(" ")
+        out.append(entry if label or not labels or code not in labels else f"{code} {labels[code]}")
+    return out
+
+
+def make_item(match: Match, notice: Notice, cfg: Config, now: datetime, signer: LinkSigner,
+              buyers: Any = None, cpv_labels: dict[str, str] | None = None) -> DigestItem:
+    """One item; `buyers` (a buyers.BuyerIndex) gives the buyer's award record, or None to leave it out;
+    `cpv_labels` names CPV codes the explanation lists bare."""
     why = match.explanation if isinstance(match.explanation, dict) else {}
-    days = clock.days_until(notice.closes_at, now)
+    group = group_of(notice)
+    challenge = explanation_text(why.get("challenge")) or challenge_of(notice)
+    if challenge and why.get("any_sector") is True:
+        challenge += "; listed because you asked for challenges in any sector"
+    when, soon = when_text(notice, group, cfg, now)
+    caps = explanation_strings(why.get("capabilities"))
+    record = None
+    if buyers is not None:
+        from matcher.digest.buyers import buyer_of
+
+        bid, _ = buyer_of(notice.raw or {})
+        record = buyers.line_for(bid, notice.buyer)
+    lots = lots_of(notice)
+    has_deadline = notice.closes_at is not None or (group == COMING_UP and getattr(notice, "engagement_deadline", None))
     return DigestItem(
         notice_key=notice.key,
         title=notice.title,
         url=safe_url(notice.url),
         buyer=explanation_text(notice.buyer),
-        value=format_value(notice.value_min, notice.value_max, notice.currency),
+        value=value_text(notice, format_money),
         closes=format_when(notice.closes_at, cfg.digest.timezone) if notice.closes_at else None,
-        closing_soon=days is not None and 0 <= days <= cfg.digest.closing_soon_days,
+        closing_soon=soon,
         sme_suitable=bool(notice.sme_suitable),
         vcse_suitable=bool(notice.vcse_suitable),
         source=notice.source,
         score=float(match.score),
         summary=explanation_text(why.get("summary")),
-        capabilities=explanation_strings(why.get("capabilities")),
+        capabilities=caps,
         terms=explanation_strings(why.get("terms")),
-        cpv=explanation_strings(why.get("cpv")),
+        cpv=labelled(explanation_strings(why.get("cpv")), cpv_labels),
         evidence=explanation_text(why.get("evidence")),
         feedback_url=signer.feedback_url(match.profile_id, notice.key, "not-relevant"),
         relevant_url=signer.feedback_url(match.profile_id, notice.key, "relevant"),
+        group=group,
+        kind=kind_of(notice, challenge),
+        when=when,
+        places=place_of(notice),
+        portals=portals_of(notice, safe_url),
+        marks=marks_of(notice),
+        lots=explanation_strings(why.get("lots"), limit=5),
+        lot_count=len(lots),
+        buyer_record=record,
+        calendar_url=signer.calendar_url(notice.key) if has_deadline else None,
+        why=Why(
+            strength=strength_label(float(match.score)),
+            capability=caps[0] if caps else None,
+            terms=explanation_strings(why.get("terms"), limit=3),
+            cpv=labelled(explanation_strings(why.get("cpv"), limit=3), cpv_labels),
+            evidence=explanation_text(why.get("evidence")),
+            challenge=challenge,
+            summary=(explanation_text(why.get("summary")) or "").rstrip(". ") or None,
+        ),
     )
+
+
+def state_common_capability(items: list[DigestItem]) -> str | None:
+    """The capability phrase two or more items matched best: stated once for the digest, and left out of
+    those items' lines."""
+    counts: dict[str, int] = {}
+    for item in items:
+        if item.why and item.why.capability:
+            counts[item.why.capability] = counts.get(item.why.capability, 0) + 1
+    common = max(counts, key=lambda c: (counts[c], c), default=None)
+    if common is None or counts[common] < 2:
+        return None
+    for item in items:
+        if item.why and item.why.capability == common:
+            item.why.capability = None
+    return common
 
 
 def subject_for(cfg: Config, week: str) -> str:
@@ -227,10 +337,42 @@ def recipients(profile: Profile) -> list[Address]:
     return out
 
 
+MAX_EMAIL_BYTES = 100_000  # what some mail clients clip ("[Message clipped]") and phones download slowly
+MAX_NAME_CHARS = 120  # the SME's name as shown in the email
+MAX_PHRASE_CHARS = 160  # a capability phrase longer than this is not a phrase: it is not quoted
+
+
+def short(text: str, limit: int) -> str:
+    """`text` cut at a word boundary with an ellipsis when longer than `limit` (for names, never for quotes)."""
+    if len(text) <= limit:
+        return text
+    head = text[: limit - 1]
+    return (head[: head.rfind(" ")] if head.rfind(" ") > limit // 2 else head).rstrip(" ,;:") + "\u2026"
+
+
 def build_message(
     env: Environment, cfg: Config, view: DigestView, profile: Profile, message_id: str, now: datetime
 ) -> EmailMessage:
-    """The multipart/alternative email for one digest, headers included."""
+    """The multipart/alternative email for one digest, headers included: under MAX_EMAIL_BYTES whatever the
+    profile and notices say (the lowest-ranked items are left out, and the email says how many)."""
+    view.profile_name = short(" ".join(view.profile_name.split()), MAX_NAME_CHARS)
+    if view.common_capability and len(view.common_capability) > MAX_PHRASE_CHARS:
+        view.common_capability = None
+    for item in view.items:
+        if item.why and item.why.capability and len(item.why.capability) > MAX_PHRASE_CHARS:
+            item.why.capability = None
+        item.lots = [short(t, 200) for t in item.lots]
+    msg = _message(env, cfg, view, profile, message_id, now)
+    while len(to_bytes(msg)) > MAX_EMAIL_BYTES and view.items:
+        drop = max(1, len(view.items) // 10) if len(to_bytes(msg)) > 2 * MAX_EMAIL_BYTES else 1
+        view.items, view.omitted = view.items[:-drop], view.omitted + drop
+        msg = _message(env, cfg, view, profile, message_id, now)
+    return msg
+
+
+def _message(
+    env: Environment, cfg: Config, view: DigestView, profile: Profile, message_id: str, now: datetime
+) -> EmailMessage:
     text = env.get_template("digest.txt").render(d=view)
     html = env.get_template("digest.html").render(d=view)
     msg = EmailMessage()

@@ -1,10 +1,14 @@
 """Why a notice matched a profile, in the shape the digest renders:
 
-{"summary": str, "capabilities": [str], "terms": [str], "cpv": [str], "evidence": str}
+{"summary": str, "strength": "likely"|"possible", "capabilities": [str], "terms": [str], "cpv": [str],
+ "evidence": str, "lots": [str]}
 
-Nothing is made up: the evidence is one of the notice's own sentences (texts.evidence_candidates), each term
-is quoted from the notice as it writes it, each capability is a phrase of the SME's own capability text, and
-each CPV code is one the notice lists (with the label the notice gives it).
+Nothing is made up: the evidence is one of the notice's own whole sentences, never its title
+(texts.evidence_candidates); each term is quoted from the notice as it writes it, and is distinctive (rare
+across this week's notices, never a generic procurement word); each capability is a phrase of the SME's own
+capability text; each CPV code is one the notice lists, with the label the notice (or another stored notice)
+gives it; each lot is one of the notice's lots, by its own title. The strength follows the calibrated score
+(roughly the chance the SME would call the notice relevant) and is never shown as a percentage.
 """
 from __future__ import annotations
 
@@ -21,10 +25,29 @@ from matcher.schema import NoticeRecord, ProfileSpec
 
 KEYWORD_BONUS = 0.1  # an evidence sentence naming one of the SME's keywords is preferred over a slightly closer one
 RARE_IDF = 3.0  # a shared word is listed as a term only if rarer than this (idf ~3 = in under ~1 notice in 8)
+KEYWORD_IDF = 2.0  # an SME keyword is listed only if some word of it is rarer than this (idf 2 = in under ~1 in 3)
+LIKELY = 0.7  # calibrated score from which a match is called a likely fit (below: a possible fit)
+MIN_SHARED_CHARS = 4  # shorter shared words ("air", "day") say nothing on their own
+MAX_LOTS = 5
+# Words every kind of notice uses: never evidence of a fit, however rare they are in one week's notices.
+GENERIC = frozenset(stems(
+    "service services provide provider provision providing support supply supplier suppliers work works working "
+    "contract contracts contractor council councils authority public local new based within range quality high "
+    "hours hour cover offer offers offering deliver delivery delivering requirement requirements including "
+    "management manage managing year years day days time week weeks month months people team teams client clients "
+    "company business businesses organisation organisations customer customers area areas site sites project "
+    "projects programme solution solutions experience experienced trained professional specialist range full "
+    "available across wide small large family national regional community help make use using able"
+))
 
 
-def _strength(score: float) -> str:
-    return "Strong fit" if score >= 0.8 else "Good fit" if score >= 0.5 else "Possible fit"
+def strength(score: float) -> str:
+    """'likely' or 'possible': the calibrated score, in words."""
+    return "likely" if score >= LIKELY else "possible"
+
+
+def strength_label(score: float) -> str:
+    return "Likely fit" if strength(score) == "likely" else "Possible fit"
 
 
 def fitting_capabilities(
@@ -54,33 +77,67 @@ def _shown(piece: str, own_words: str) -> str:
     return piece if piece.isupper() and " " not in piece and len(piece) <= 5 else piece.lower()
 
 
+def distinctive(stem_seq: tuple[str, ...], idf: Mapping[str, float], floor: float) -> bool:
+    """Some word of the phrase is neither generic nor common across notices (idf at least `floor`).
+    Without idf figures (no notices to compare) only the generic words are ruled out."""
+    useful = [s for s in stem_seq if s not in GENERIC and not s.isdigit()]
+    if not useful:
+        return False
+    return not idf or any(idf.get(s, 0.0) >= floor for s in useful)
+
+
 def matched_terms(profile: ProfileSpec, notice: NoticeRecord, terms: TermText, idf: Mapping[str, float], limit: int) -> list[str]:
     """The SME's keywords found in the notice, then its rarest other words that the notice shares; each as the
     notice writes it (a keyword matched through another word form, "cleaners" for "cleaning", is shown as
-    "cleaners"), so every term listed can be found in the notice."""
+    "cleaners"), so every term listed can be found in the notice. Only distinctive ones: a keyword common
+    across the week's notices, a generic word ("service", "hours") or a short one ("air") is never listed."""
     fields = [notice.title, notice.description, *notice.sections.values()]
 
     def quoted(stem_seq: tuple[str, ...], own: str) -> str | None:
         piece = next((q for f in fields if (q := quote(f, stem_seq))), None)
         return _shown(piece, own) if piece else None
 
-    out = [q for k in found(phrases(profile.keywords), terms) if (q := quoted(k.stems, k.text))]
-    seen = {s for k in found(phrases(profile.keywords), terms) for s in k.stems}
+    hits = found(phrases(profile.keywords), terms)
+    out = [q for k in hits if distinctive(k.stems, idf, KEYWORD_IDF) and (q := quoted(k.stems, k.text))]
+    seen = {s for k in hits for s in k.stems}
     surface: dict[str, str] = {}
     for w in words(profile.capabilities):
         for s in stems(w):
             surface.setdefault(s, w)
-    shared = [s for s in surface if s in terms.vocabulary and s not in seen and len(s) > 2 and not s.isdigit()
+    shared = [s for s in surface if s in terms.vocabulary and s not in seen and len(s) >= MIN_SHARED_CHARS
+              and len(surface[s]) >= MIN_SHARED_CHARS and s not in GENERIC and not s.isdigit()
               and idf.get(s, 0.0) >= RARE_IDF]
     shared.sort(key=lambda s: -idf.get(s, 0.0))
     out += [q for s in shared if (q := quoted((s,), surface[s]))]
     return list(dict.fromkeys(out))[:limit]
 
 
-def matched_cpv(profile: ProfileSpec, notice: NoticeRecord, limit: int) -> list[str]:
-    labels = cpv_labels(notice.raw)
+def matched_cpv(profile: ProfileSpec, notice: NoticeRecord, limit: int,
+                known_labels: Mapping[str, str] | None = None) -> list[str]:
+    """The notice's CPV codes in the SME's classes, each with its label: the one this notice gives, else the
+    one another stored notice gives the code (`known_labels`), else the bare code."""
+    labels = {**(known_labels or {}), **cpv_labels(notice.raw)}
     codes = overlapping_codes(profile.cpv, notice.cpv)[:limit]
     return [f"{c} {labels[c]}" if c in labels else c for c in codes]
+
+
+def fitting_lots(profile: ProfileSpec, notice: NoticeRecord, idf: Mapping[str, float]) -> list[str]:
+    """The titles of the notice's lots that fit the SME: the lot's own text names one of its distinctive
+    keywords or rare capability words, and the lot's value (where given) is within the SME's range."""
+    kws = [k for k in phrases(profile.keywords) if distinctive(k.stems, idf, KEYWORD_IDF)]
+    own = {s for s in stems(profile.capabilities) if len(s) >= MIN_SHARED_CHARS and s not in GENERIC
+           and idf.get(s, 0.0) >= RARE_IDF}
+    out = []
+    for lot in notice.lots:
+        if not lot.title:
+            continue
+        if lot.value is not None and ((profile.value_min is not None and lot.value < profile.value_min)
+                                      or (profile.value_max is not None and lot.value > profile.value_max)):
+            continue
+        text = TermText.of(f"{lot.title}\n{lot.description}")
+        if found(kws, text) or own & text.vocabulary:
+            out.append(lot.title)
+    return list(dict.fromkeys(out))[:MAX_LOTS]
 
 
 def pick_evidence(
@@ -101,13 +158,14 @@ def pick_evidence(
 
 
 def summary(item: ScoredNotice, caps: list[str], terms: list[str], cpv: list[str]) -> str:
-    parts = [f"{_strength(item.score)} ({item.score:.0%})"]
+    parts = [strength_label(item.score)]
     if caps:
         parts.append(f"close to \u201c{caps[0]}\u201d in your profile")
     if terms:
         parts.append("it mentions " + ", ".join(terms[:3]))
     if cpv:
-        parts.append(f"its CPV code {cpv[0].split()[0]} is in your area")
+        code, _, label = cpv[0].partition(" ")
+        parts.append(f"its CPV code {code}" + (f" ({label})" if label else "") + " is in your area")
     return parts[0] + (": " + "; ".join(parts[1:]) if len(parts) > 1 else "") + "."
 
 
@@ -123,23 +181,27 @@ def explain(
     query_vec: np.ndarray | None = None,
     phrase_vecs: np.ndarray | None = None,
     candidate_vecs: np.ndarray | None = None,
+    known_labels: Mapping[str, str] | None = None,
 ) -> dict:
     """The explanation dict. Vectors are optional: without them the choices fall back to shared words.
 
     phrase_vecs align with texts.capability_phrases(profile); candidate_vecs with
-    texts.evidence_candidates(notice, cfg.evidence_max_chars).
+    texts.evidence_candidates(notice, cfg.evidence_max_chars). `known_labels` are CPV labels collected from
+    other stored notices, used for codes this notice lists without one.
     """
     idf = idf or {}
     terms = terms or TermText.of("\n".join([notice.title, notice.description, *notice.sections.values()]))
     caps = fitting_capabilities(capability_phrases(profile), phrase_vecs, notice_vec, terms, cfg)
     found_terms = matched_terms(profile, notice, terms, idf, cfg.explain_max_items)
-    cpv = matched_cpv(profile, notice, cfg.explain_max_items)
+    cpv = matched_cpv(profile, notice, cfg.explain_max_items, known_labels)
     candidates = evidence_candidates(notice, cfg.evidence_max_chars)
     evidence = pick_evidence(profile, candidates, candidate_vecs, query_vec, idf)
     return {
         "summary": summary(item, caps, found_terms, cpv),
+        "strength": strength(item.score),
         "capabilities": caps,
         "terms": found_terms,
         "cpv": cpv,
         "evidence": evidence,
+        "lots": fitting_lots(profile, notice, idf),
     }

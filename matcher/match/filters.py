@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 from matcher.config import MatchingConfig
 from matcher.match.regions import profile_regions, region_fits
 from matcher.match.terms import TermText, found, phrases
-from matcher.schema import NoticeRecord, ProfileSpec
+from matcher.schema import MATCHABLE_NOTICE_TYPES, NoticeRecord, ProfileSpec
 
 
 class ProfileError(ValueError):
@@ -48,7 +48,10 @@ class ProfileFilter:
 
 
 def not_open_reason(n: NoticeRecord, cfg: MatchingConfig) -> str | None:
-    """Why a notice is no longer an open opportunity (cancelled, awarded...), or None."""
+    """Why a notice is no longer (or never was) an open opportunity (cancelled, awarded, a transparency or
+    award notice...), or None. Tenders, pipeline, planned procurement and market engagement notices are open."""
+    if n.notice_type and n.notice_type != "unknown" and n.notice_type not in MATCHABLE_NOTICE_TYPES:
+        return f"notice type {n.notice_type}"
     if n.status and n.status.strip().lower() in {s.lower() for s in cfg.closed_statuses}:
         return f"status {n.status}"
     if n.stage and n.stage.strip().lower() in {s.lower() for s in cfg.closed_stages}:
@@ -65,7 +68,16 @@ def closing_reason(n: NoticeRecord, now: datetime, min_days: int) -> str | None:
 
 
 def value_reason(n: NoticeRecord, p: ProfileSpec) -> str | None:
-    """Out of the SME's value range; a notice without a value always fits."""
+    """Out of the SME's value range; a notice without a value always fits. Where the notice's lots carry
+    values, those decide (a framework's total is not what one supplier wins): it fits when one lot does."""
+    if p.value_min is None and p.value_max is None:
+        return None
+    lot_values = [lot.value for lot in n.lots if lot.value is not None]
+    if lot_values:
+        if any((p.value_min is None or v >= p.value_min) and (p.value_max is None or v <= p.value_max) for v in lot_values):
+            return None
+        return "every lot's value is above the SME's maximum" if p.value_max is not None and min(lot_values) > p.value_max \
+            else "every lot's value is outside the SME's range"
     low = n.value_min if n.value_min is not None else n.value_max
     high = n.value_max if n.value_max is not None else n.value_min
     if p.value_min is not None and high is not None and high < p.value_min:
@@ -88,7 +100,7 @@ def exclusion_reason(
         return why
     if switches.closing and (why := closing_reason(n, now, cfg.min_days_to_close)):
         return why
-    if switches.region and not region_fits(n.regions, pf.served):
+    if switches.region and not region_fits(n.regions, pf.served, n.postcode):
         return "outside the SME's regions"
     if switches.value and (why := value_reason(n, pf.profile)):
         return why

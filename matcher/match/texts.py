@@ -68,21 +68,42 @@ def capability_phrases(p: ProfileSpec) -> list[str]:
     return out
 
 
-def _cut(sentence: str, max_chars: int) -> str:
-    """A prefix of at most max_chars, ending at a word boundary: still a verbatim piece of the text."""
-    if len(sentence) <= max_chars:
-        return sentence
-    head = sentence[:max_chars]
-    space = head.rfind(" ")
-    return head[:space].rstrip(" ,;:") if space > max_chars // 2 else head
+_WHOLE_END = re.compile(r"[.!?][\"'\u201d\u2019)\]]*$")
+_STARTS_WELL = re.compile(r"^[\"'\u201c\u2018(]?[A-Z0-9\u00c0-\u00de]")
+
+
+def _plain_words(text: str) -> str:
+    """The text's words, lower-cased, single-spaced: for "is this the same words as the title"."""
+    return " ".join(re.findall(r"[a-z0-9]+", text.lower()))
+
+
+def _lines(text: str) -> list[tuple[str, bool]]:
+    """(sentence, whole) pieces of a field: whole when it ends a sentence (. ! ?) and starts like one."""
+    out = []
+    for s in sentences(text):
+        out.append((s, bool(_WHOLE_END.search(s) and _STARTS_WELL.match(s))))
+    return out
 
 
 def evidence_candidates(n: NoticeRecord, max_chars: int = 300) -> list[str]:
-    """Sentences that may be quoted as evidence, in reading order, each verbatim from the notice."""
-    out: list[str] = [_cut(n.title, max_chars)]
+    """Whole sentences that may be quoted as evidence, in reading order, each verbatim from the notice.
+
+    Never the title, nor a sentence that only repeats it, nor a piece longer than `max_chars` (a sentence is
+    never cut). Sentences that end as sentences do come first; only when a notice has none are its whole lines
+    used (a field's last line without end punctuation is left out: portals cut long descriptions mid-word).
+    """
+    title = _plain_words(n.title)
+    whole: list[str] = []
+    lines: list[str] = []
     for text in (n.description, *n.sections.values()):
-        for s in sentences(text):
-            s = _cut(s, max_chars)
-            if s not in out:
-                out.append(s)
-    return out
+        pieces = _lines(text)
+        for i, (s, is_whole) in enumerate(pieces):
+            words = _plain_words(s)
+            if len(s) > max_chars or not words or f" {words} " in f" {title} ":
+                continue
+            if is_whole:
+                if s not in whole:
+                    whole.append(s)
+            elif i < len(pieces) - 1 and len(words.split()) >= 5 and s not in lines:
+                lines.append(s)
+    return whole or lines

@@ -7,8 +7,8 @@ The folder gets:
                   not relevant -> 0, they disagree -> 1 (a partial fit: someone saw a real part of the work).
   profiles.json   the judged SMEs' profiles, in the format `matcher profiles import` and `matcher eval` read
                   (names and capability texts; email addresses replaced by <id>@example.org)
-  notices/store.jsonl  the judged notices as their portals sent them (the stored raw release or brief), so the
-                  sources' own parsers read them again
+  notices/store.jsonl  the stored notices as their portals sent them (the stored raw release or brief), so the
+                  sources' own parsers read them again: all of them, the judged first (`--judged-only`: those alone)
 Judgments on a notice that is no longer stored are left out (counted in the result).
 """
 from __future__ import annotations
@@ -58,7 +58,10 @@ def collect(session: Session) -> tuple[dict[tuple[str, str], list[str]], int, in
     return out, smes, champions
 
 
-def export(session: Session, folder: Path) -> Exported:
+def export(session: Session, folder: Path, judged_only: bool = False) -> Exported:
+    """Write the folder (see the module doc). The notices are every stored notice whose record reads again, so
+    `matcher eval` ranks the judged ones among all the others as the service did; `judged_only` writes only the
+    judged ones (a small file, but then every system ranks among the judged notices alone)."""
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "notices").mkdir(exist_ok=True)
     judged, smes, champions = collect(session)
@@ -88,10 +91,18 @@ def export(session: Session, folder: Path) -> Exported:
                      "keywords": p.keywords, "cpv": p.cpv, "regions": p.regions, "exclude": p.exclude,
                      "value_min": p.value_min, "value_max": p.value_max})
     (folder / "profiles.json").write_text(json.dumps(rows, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    written = 0
     with (folder / "notices" / "store.jsonl").open("w", encoding="utf-8") as fh:
         for key in used_n:
             fh.write(json.dumps(notices[key].raw, ensure_ascii=False, sort_keys=True) + "\n")
-    result.judgments, result.profiles, result.notices = len(lines), len(used_p), len(used_n)
+            written += 1
+        if not judged_only:
+            for row in session.exec(select(Notice).where(col(Notice.key).not_in(list(used_n))).order_by(Notice.key)
+                                    .execution_options(yield_per=500)):
+                if _key_as_read(row) is not None:
+                    fh.write(json.dumps(row.raw, ensure_ascii=False, sort_keys=True) + "\n")
+                    written += 1
+    result.judgments, result.profiles, result.notices = len(lines), len(used_p), written
     return result
 
 

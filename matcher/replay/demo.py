@@ -17,6 +17,7 @@ DEMO_SOURCES = ("contracts_finder", "find_a_tender", "sell2wales", "digital_mark
 # but fall outside the demo's month.
 DEMO_TODAY_SOURCE = "find_a_tender"
 DEMO_LOOKBACK_DAYS = 31
+DEMO_REMINDER_DAYS = 14  # the demo also runs the daily reminder job for the fortnight after "today"
 
 
 @dataclass
@@ -98,6 +99,13 @@ def run_demo(workdir: Path, now: datetime | None = None) -> tuple[Config, list[D
             for spec in report.profiles:
                 save_profile(s, spec)
         run_once(cfg, engine, now)
+    # the days after: each deadline reminder goes out once, reminder_days before its item closes
+    from datetime import timedelta
+
+    from matcher.deliver.reminders import send_reminders
+
+    for day in range(1, DEMO_REMINDER_DAYS + 1):
+        send_reminders(cfg, engine, now + timedelta(days=day))
 
     rows: list[DemoRow] = []
     with session_scope(engine) as s:

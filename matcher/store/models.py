@@ -103,6 +103,7 @@ class Profile(SQLModel, table=True):
     extra_emails: list[str] = _json()  # further recipients, each added once its own address confirmed
     cadence: str = Field(default="weekly", max_length=10)
     challenges: bool = False  # also send challenge notices in any sector
+    reminders_unsubscribed_at: datetime | None = Field(default=None, description="left deadline reminders (digest kept)")
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
 
@@ -135,6 +136,24 @@ class Digest(SQLModel, table=True):
     handed_over_at: datetime | None = Field(default=None, description="the message text went to the relay "
                                             "(under the current claim): if the sender dies now, the outcome is unknown")
     unknown_outcomes: int = Field(default=0, description="sends whose outcome was unknown (each may be a duplicate)")
+    created_at: datetime = Field(default_factory=utcnow)
+    sent_at: datetime | None = None
+
+
+class Reminder(SQLModel, table=True):
+    """One deadline reminder: at most one per (SME, notice), sent once like a digest (created -> sending -> sent)."""
+
+    __table_args__ = (UniqueConstraint("profile_id", "notice_key"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    profile_id: str = Field(index=True, max_length=100)
+    notice_key: str = Field(max_length=200)
+    deadline: datetime = Field(description="the closing (or engagement) date the reminder is about")
+    state: str = Field(default="created", index=True, max_length=20)  # created, sending, sent, failed, dead, skipped
+    message_id: str | None = Field(default=None, max_length=300)
+    attempts: int = 0
+    last_error: str | None = Field(default=None, sa_column=Column(Text))
+    claimed_at: datetime | None = None
     created_at: datetime = Field(default_factory=utcnow)
     sent_at: datetime | None = None
 

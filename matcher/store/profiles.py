@@ -14,7 +14,8 @@ from sqlmodel import Session, select
 from matcher.store.models import Profile, utcnow
 from matcher.schema import ProfileSpec
 
-CSV_COLUMNS = ("id", "name", "email", "capabilities", "keywords", "cpv", "regions", "exclude", "value_min", "value_max")
+CSV_COLUMNS = ("id", "name", "email", "capabilities", "keywords", "cpv", "regions", "exclude", "value_min", "value_max",
+               "challenges")
 
 
 @dataclass

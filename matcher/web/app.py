@@ -4,7 +4,8 @@ pages, and the champions' desk. Each page module owns its routes:
   signup.py    /signup, /signup/pending/{t}, /signup/confirm/{t}, /recipient/{t}   sign-up with double opt-in
   profile.py   /profile/{t}, /profile/link, /unsubscribe/{t}, /resubscribe/{t}      the profile an SME owns
   verdicts.py  /feedback/{t}[/undo|/reason]                                          "Relevant" / "Not relevant"
-  desk.py      /champion/sign-in, /champion/{t}[/sme/{id}|/mark]                     the champions' desk
+  desk.py      /champion/sign-in, /champion/{t}[/sme/{id}|/mark|/buyers]             the champions' desk
+  reminders.py /reminders/unsubscribe/{t}, /calendar/{t}.ics                          deadline reminders' links
 
 GET never changes anything (mail scanners follow links): it shows a page with a button; POST does the work.
 Every POST carries a CSRF token (security.py; the RFC 8058 one-click unsubscribe aside), sign-up and link
@@ -30,7 +31,7 @@ from matcher.deliver.tokens import LinkSigner
 from matcher.digest.render import template_env
 from matcher.store import session_scope
 from matcher.store.champions import sync_config
-from matcher.web import desk, hardening, metrics, profile, signup, verdicts
+from matcher.web import desk, hardening, metrics, profile, reminders, signup, verdicts
 from matcher.web.pages import SECURITY_HEADERS, Pages
 from matcher.web.security import RateLimits, with_csrf
 from matcher.web.site import Site
@@ -64,6 +65,7 @@ def create_app(cfg: Config, engine: Engine, now: Callable[[], datetime] = clock.
         *profile.routes(site),
         *verdicts.routes(site),
         *desk.routes(site),
+        *reminders.routes(site),
         Route("/healthz", health, methods=["GET"]),
         *metrics.routes(cfg, engine, site.now),
     ], exception_handlers={DataError: refused_input})
@@ -83,5 +85,7 @@ def serve(cfg: Config, engine: Engine, host: str, port: int) -> None:
     import uvicorn
 
     # the access log shows paths with their link tokens cut out (hardening.RedactTokens)
-    uvicorn.run(create_app(cfg, engine), host=host, port=port, log_level="info", proxy_headers=False,
-                log_config=hardening.access_log_config())
+    # behind a reverse proxy: believe its X-Forwarded-For/-Proto only when it is named in web.trusted_proxies
+    trusted = cfg.web.trusted_proxies
+    uvicorn.run(create_app(cfg, engine), host=host, port=port, log_level="info", proxy_headers=bool(trusted),
+                forwarded_allow_ips=",".join(trusted) if trusted else None, log_config=hardening.access_log_config())

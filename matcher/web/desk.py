@@ -4,14 +4,18 @@
   GET  /champion/{token}                   one week (?week=2025-W04): figures, trend, SMEs, who got nothing and why
   GET  /champion/{token}/sme/{profile_id}  what one SME was sent, week by week, and why; mark each item
   POST /champion/{token}/mark              store the champion's mark on a sent item (who and when), then back
+  GET  /champion/{token}/buyers            buyers by SME share of their awards (the figures `matcher buyers` prints)
 A forged, damaged or revoked token gets a 403 page; an expired one says so.
 """
 from __future__ import annotations
 
 import logging
+import time
+from datetime import UTC, datetime
 from urllib.parse import quote, urlencode
 
 from starlette.requests import Request
+from starlette.responses import HTMLResponse
 from starlette.routing import Route
 
 from matcher import clock
@@ -20,7 +24,9 @@ from matcher.store import session_scope
 from matcher.store.champions import ChampionError, find_by_email, mark, signed_in
 from matcher.web import champion
 from matcher.web.forms import clean
-from matcher.web.desk_report import attach_marks, explain_quiet, totals, trend
+from matcher.web.cache import PageCache
+from matcher.web.hardening import SECURITY_HEADERS
+from matcher.web.desk_report import attach_marks, data_version, explain_quiet, totals, trend
 from matcher.web.security import client_of
 from matcher.web.site import Site
 
@@ -32,6 +38,15 @@ SIGN_IN_SENT = ("If that address belongs to an SME champion, we have sent it a s
 def _plain_id(value: str, limit: int = 100) -> bool:
     """An id as the store holds them: 1 to `limit` characters, no control characters (a NUL breaks PostgreSQL)."""
     return 0 < len(value) <= limit and not any(ord(c) < 32 or ord(c) == 127 for c in value)
+
+
+SMES_PER_PAGE = 100
+VERSION_EVERY_SECONDS = 1.0
+
+
+def _page_number(request: Request) -> int:
+    value = request.query_params.get("page", "1")
+    return int(value) if value.isdigit() and 0 < int(value) < 100_000 else 1
 
 
 def routes(site: Site) -> list[Route]:
@@ -51,6 +66,7 @@ def routes(site: Site) -> list[Route]:
         return {
             "home": home,
             "mark": f"{home}/mark",
+            "buyers": f"{home}/buyers",
             "week": lambda week: f"{home}?{urlencode({'week': week})}",
             "sme": lambda pid, week=None: f"{home}/sme/{quote(pid, safe='')}" + (f"?{urlencode({'week': week})}" if week else ""),
         }
@@ -80,15 +96,45 @@ def routes(site: Site) -> list[Route]:
                 week = chosen_week(request)
             except champion.WeekError as e:
                 return pages.error(400, "Unknown week", f"{e}.")
+        person, claim = found
+        version = current_version()
+        page = _page_number(request)
+
+        def render() -> bytes:  # this champion's page of the week (no form on it holds a CSRF token)
+            (report, weeks, over_time), as_of = overviews.get(week, version, lambda: week_overview(week))
+            shown = report.smes[(page - 1) * SMES_PER_PAGE: page * SMES_PER_PAGE]
+            pages_total = max(1, -(-len(report.smes) // SMES_PER_PAGE))
+            return bytes(pages.page(
+                "overview", folder="champion", request=request, r=report, weeks=weeks, claim=claim, champion=person,
+                url=urls(token), trend=over_time, total=totals(over_time), this_week=over_time[0],
+                previous=champion.shift_week(week, -1), following=champion.shift_week(week, 1), smes=shown, page=page,
+                pages_total=pages_total, as_of=datetime.fromtimestamp(as_of, UTC)).body)
+
+        body, _ = rendered.get((token, person.id, week, page), version, render)
+        return HTMLResponse(body, headers=SECURITY_HEADERS)
+
+    def current_version() -> tuple:
+        """data_version, read at most once a VERSION_EVERY_SECONDS (a mark by this desk clears it at once)."""
+        now = time.monotonic()
+        if versions.get("at") is None or now - versions["at"] > VERSION_EVERY_SECONDS:
+            with session_scope(site.engine) as s:
+                versions.update(at=now, value=data_version(s))
+        return versions["value"]
+
+    def week_overview(week: str):  # noqa: ANN202 - what the overview shows of a week, the same for every champion
+        with session_scope(site.engine) as s:
             report = champion.week_report(s, week, tz)
             explain_quiet(s, report, cfg.matching.threshold)
             weeks = champion.recent_weeks(s)
             over_time = trend(s, week, tz, 12)
-        person, claim = found
-        return pages.page("overview", folder="champion", request=request, r=report, weeks=weeks, claim=claim,
-                          champion=person, url=urls(token), trend=over_time, total=totals(over_time),
-                          this_week=over_time[0], previous=champion.shift_week(week, -1),
-                          following=champion.shift_week(week, 1))
+            s.rollback()
+        return report, weeks, over_time
+
+    # the overview costs a read of every SME's week: computed once for everyone and kept while the data it
+    # reads is unchanged (desk_report.data_version; matcher.web.cache)
+    overviews = PageCache()
+    rendered = PageCache(max_keys=256)  # per champion's link, week and page
+    versions: dict = {}
 
     def sme_page(request: Request):
         token = request.path_params["token"]
@@ -110,6 +156,19 @@ def routes(site: Site) -> list[Route]:
         return pages.page("sme", folder="champion", request=request, h=history, back_week=back, claim=claim,
                           champion=person, url=urls(token), marked=request.query_params.get("marked"))
 
+    def buyers_page(request: Request):
+        """Buyers by SME share of their recent awards, from the stored award notices."""
+        from matcher.digest.buyers import LAST_CONTRACTS, buyer_index, short_money
+
+        with session_scope(site.engine) as s:
+            found, error = who(request, s)
+            if error:
+                return error
+            ranked = buyer_index(s).ranked()
+        person, claim = found
+        return pages.page("buyers", folder="champion", request=request, buyers=ranked, last=LAST_CONTRACTS,
+                          claim=claim, champion=person, url=urls(request.path_params["token"]), money=short_money)
+
     async def mark_post(request: Request):
         token = request.path_params["token"]
         form = await request.form()
@@ -125,6 +184,7 @@ def routes(site: Site) -> list[Route]:
                 mark(s, person, str(pid), str(key), None if verdict == "clear" else str(verdict), now=site.now())
             except ChampionError as e:
                 return pages.error(400, "This mark was not stored", f"{e}.")
+        versions.clear()  # the champion's overview shows the mark at once
         week = form.get("week") or ""
         target = urls(token)["sme"](str(pid))  # type: ignore[operator]
         return pages.redirect(f"{target}?{urlencode({'marked': key, **({'week': week} if week else {})})}#item-{quote(str(key))}")
@@ -156,6 +216,7 @@ def routes(site: Site) -> list[Route]:
     return [
         Route("/champion/sign-in", sign_in, methods=["GET", "POST"]),
         Route("/champion/{token}", overview, methods=["GET"]),
+        Route("/champion/{token}/buyers", buyers_page, methods=["GET"]),
         Route("/champion/{token}/mark", mark_post, methods=["POST"]),
         Route("/champion/{token}/sme/{profile_id:path}", sme_page, methods=["GET"]),
     ]

@@ -185,3 +185,27 @@ def totals(figures: list[WeekFigures]) -> WeekFigures:
     return WeekFigures("all", *(sum(getattr(f, k) for f in figures) for k in (
         "items_sent", "sme_relevant", "sme_not_relevant", "sme_feedback", "champion_marked", "champion_relevant",
         "unsubscribes")))
+
+
+def data_version(session: Session) -> tuple:
+    """A cheap fingerprint of everything the week overview reads (digests and their states, items, verdicts,
+    profiles, champions' marks, match outcomes, notices): when it is unchanged, so is the overview."""
+    from sqlalchemy import func
+
+    from matcher.store.models import ChampionMark
+
+    def stats(*columns):  # noqa: ANN002, ANN202
+        return select(*columns).scalar_subquery()
+
+    row = session.exec(select(
+        stats(func.count(Digest.id)), stats(func.max(Digest.id)), stats(func.max(Digest.sent_at)),
+        stats(func.max(Digest.claimed_at)), stats(func.sum(Digest.attempts)),
+        stats(func.count(Match.id)), stats(func.max(Match.id)), stats(func.count(col(Match.digest_id))),
+        stats(func.count(Feedback.id)), stats(func.max(Feedback.created_at)),
+        stats(func.count(Profile.id)), stats(func.max(Profile.updated_at)), stats(func.count(col(Profile.unsubscribed_at))),
+        stats(func.count(col(Profile.paused_at))), stats(func.count(ChampionMark.id)), stats(func.max(ChampionMark.created_at)),
+        stats(func.count(WeekOutcome.week)), stats(func.max(WeekOutcome.created_at)), stats(func.max(Notice.last_seen)),
+        stats(func.count(ProfileEvent.id)),
+    )).one()
+    states = tuple(sorted(session.exec(select(Digest.state, func.count()).group_by(Digest.state)).all()))
+    return (*row, states)

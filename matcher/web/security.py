@@ -21,7 +21,7 @@ from limits.strategies import MovingWindowRateLimiter
 from starlette.requests import Request
 
 CSRF_FIELD = "csrftoken"
-ONE_CLICK = re.compile(r"^/unsubscribe/[^/]+$")
+ONE_CLICK = re.compile(r"^/(?:reminders/)?unsubscribe/[^/]+$")  # the digest's, and the deadline reminders' own
 
 
 class _EveryPathBut:
