@@ -15,6 +15,7 @@ keeping every row.
 from __future__ import annotations
 
 import tempfile
+import threading
 import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -33,6 +34,12 @@ MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 BASELINE = "0001"  # the schema of release 0.1.0, the last one without migrations
 BASELINE_TABLES = frozenset({"notice", "noticealias", "seenrelease", "profile", "embedding", "digest", "match",
                              "watermark", "quarantined", "feedback"})
+
+
+# Alembic runs a migration through module-level proxies (alembic.context, alembic.op): two upgrades in one
+# process at once, even on different stores, would share them. One at a time per process; the store lock below
+# keeps processes apart.
+_IN_PROCESS = threading.Lock()
 
 
 class SchemaError(RuntimeError):
@@ -102,8 +109,8 @@ def _stopped(revision: str | None) -> str:
 
 def upgrade(engine: Engine, target: str = "head") -> tuple[str | None, str | None]:
     """Upgrade the store to `target` (default: this release's schema); (revision before, revision after).
-    Safe to run any number of times, from several processes at once."""
-    with _locked(engine) as conn:
+    Safe to run any number of times, from several processes or threads at once."""
+    with _IN_PROCESS, _locked(engine) as conn:
         before = MigrationContext.configure(conn).get_current_revision()
         cfg = alembic_config(conn)
         if before is not None and not _known(before):
