@@ -62,6 +62,10 @@ def test_profiles_enable_unsubscribe_resubscribe_and_edit(store):
     assert refused.exit_code == 1 and "capability text is what we match on" in refused.output
     assert _profile(engine, "acme").capabilities == "Accessible library websites"
     assert run(config, "profiles", "enable", "nobody").exit_code == 1
+    assert run(config, "profiles", "reminders", "acme", "off").exit_code == 0
+    assert _profile(engine, "acme").reminders_unsubscribed_at is not None
+    run(config, "profiles", "reminders", "acme", "on")
+    assert _profile(engine, "acme").reminders_unsubscribed_at is None
 
 
 def test_profiles_link_prints_a_link_the_profile_page_reads(store):

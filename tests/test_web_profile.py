@@ -139,3 +139,18 @@ def test_link_requests_are_rate_limited_per_address_known_or_not(site):
     for address in ("owner@acme.example", "nobody@acme.example"):
         statuses = [post_form(client, "/profile/link", {"email": address}).status_code for _ in range(4)]
         assert statuses == [200, 200, 200, 429], address  # web.rate_per_address: 3 an hour, whoever it is
+
+
+def test_deadline_reminders_go_off_and_come_back_from_the_profile_page(site):
+    _, engine, client, signer, _ = site
+    page = path(signer.profile_url("acme", NOW))
+    r = post_form(client, page, {"reminders": "off"}, action=f"{page}/reminders")
+    assert r.status_code == 200 and soup(r).find(id="reminders-are-off") is not None
+    assert _acme(engine).reminders_unsubscribed_at is not None and _acme(engine).unsubscribed_at is None
+    r = post_form(client, page, {"reminders": "on"}, action=f"{page}/reminders")
+    assert soup(r).find(id="reminders-off") is not None and _acme(engine).reminders_unsubscribed_at is None
+    stopped = post_form(client, path(signer.reminders_unsubscribe_url("acme", NOW)), {})
+    assert soup(stopped).find(id="profile-link")["href"].startswith("http://127.0.0.1:")  # the way back
+    with session_scope(engine) as s:
+        kinds = [e.kind for e in s.exec(select(ProfileEvent).order_by(ProfileEvent.id))]
+    assert kinds == ["reminders-off", "reminders-on"]

@@ -52,6 +52,23 @@ def profiles_resubscribe(profile_id: str, now: str = NowOption, config: Path = C
     _change(config, profile_id, "resubscribe", now)
 
 
+@profiles_app.command("reminders")
+def profiles_reminders(profile_id: str, state: str = typer.Argument(..., help="on or off"),
+                       config: Path = ConfigOption) -> None:
+    """Deadline reminders on or off for a profile (their own unsubscribe, and coming back); the digest is untouched."""
+    from matcher.store import accounts, session_scope
+
+    if state not in ("on", "off"):
+        fail(f"state {state!r}: say on or off", 2)
+    cfg = load(config)
+    with session_scope(engine_for(cfg)) as s:
+        try:
+            changed = accounts.set_reminders(s, profile_id, state == "on", via="cli")
+        except accounts.AccountError as e:
+            fail(str(e))
+    console.print(Text(f"{profile_id}: deadline reminders {state}" + ("" if changed else " (already)")))
+
+
 @profiles_app.command("edit")
 def profiles_edit(
     profile_id: str,

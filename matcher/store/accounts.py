@@ -193,6 +193,17 @@ def resubscribe(session: Session, profile_id: str, via: str = "web", now: dateti
     return bool(result.rowcount)
 
 
+def set_reminders(session: Session, profile_id: str, on: bool, via: str = "web", now: datetime | None = None) -> bool:
+    """Deadline reminders on (clear reminders_unsubscribed_at) or off; True if it changed. The digest is untouched."""
+    row = get_profile(session, profile_id)
+    if (row.reminders_unsubscribed_at is None) == on:
+        return False
+    row.reminders_unsubscribed_at = None if on else (now or utcnow())
+    session.add(row)
+    event(session, profile_id, "reminders-on" if on else "reminders-off", via=via, now=now)
+    return True
+
+
 def set_enabled(session: Session, profile_id: str, enabled: bool, via: str = "cli", now: datetime | None = None) -> bool:
     """Enable or disable matching and sending for a profile; True if it changed."""
     row = get_profile(session, profile_id)

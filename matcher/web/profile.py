@@ -42,6 +42,8 @@ def routes(site: Site) -> list[Route]:
     def _page(request: Request, profile: Profile, f: ProfileForm | None = None, status: int = 200, **extra):  # noqa: ANN003, ANN202
         now = site.now()
         return pages.page("profile", status, request=request, action=request.url.path,
+                          reminders_on=getattr(profile, "reminders_unsubscribed_at", None) is None,
+                          reminders_action=f"{request.url.path.removesuffix('/reminders')}/reminders",
                           unsubscribed=profile.unsubscribed_at is not None, enabled=profile.enabled,
                           resubscribe_action=_path(signer.resubscribe_url(profile.id, now)),
                           unsubscribe_action=_path(signer.unsubscribe_url(profile.id, now)),
@@ -77,6 +79,19 @@ def routes(site: Site) -> list[Route]:
             response = _page(request, edited.profile, saved=True, new_recipients=edited.new_recipients)
             mails = [recipient_mail(site, edited.profile, a) for a in edited.new_recipients]
         return site.mail_later(response, mails)
+
+    async def reminders_switch(request: Request):
+        """POST /profile/{token}/reminders: deadline reminders on or off (their own unsubscribe, and coming back)."""
+        try:
+            pid = signer.read_profile(request.path_params["token"], site.now())
+        except BadToken as e:
+            return bad_link(e)
+        form = await request.form()
+        with session_scope(site.engine) as s:
+            if s.get(Profile, pid) is None:
+                return gone()
+            accounts.set_reminders(s, pid, form.get("reminders") == "on", via="web", now=site.now())
+            return _page(request, s.get(Profile, pid), saved=True)
 
     async def link_request(request: Request):
         context = {"heading": "Get your profile link", "action": "/profile/link",
@@ -143,6 +158,7 @@ def routes(site: Site) -> list[Route]:
     return [
         Route("/profile/link", link_request, methods=["GET", "POST"]),
         Route("/profile/{token}", profile_page, methods=["GET", "POST"]),
+        Route("/profile/{token}/reminders", reminders_switch, methods=["POST"]),
         Route("/unsubscribe/{token}", unsubscribe_page, methods=["GET", "POST"]),
         Route("/resubscribe/{token}", resubscribe_page, methods=["GET", "POST"]),
     ]

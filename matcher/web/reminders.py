@@ -44,9 +44,11 @@ def routes(site: Site) -> list[Route]:
             if request.method == "POST":
                 changed = leave_reminders(s, pid)
                 log.info("deadline reminders off: %s", "done" if changed else "already off")
-                return pages.page("reminders_stopped", request=request, name=profile.name)
+                return pages.page("reminders_stopped", request=request, name=profile.name,
+                                  profile_url=signer.profile_url(pid, site.now()))
             if profile.reminders_unsubscribed_at is not None:
-                return pages.page("reminders_stopped", request=request, name=profile.name)
+                return pages.page("reminders_stopped", request=request, name=profile.name,
+                                  profile_url=signer.profile_url(pid, site.now()))
             return pages.page("reminders_confirm", request=request, name=profile.name, action=request.url.path)
 
     def calendar(request: Request):
