@@ -157,7 +157,15 @@ def main() -> None:
     ap.add_argument("--notices", type=int, default=1000)
     ap.add_argument("--seed-db", type=Path, help="keep the seeded store here and reuse it on later runs")
     ap.add_argument("--_one", nargs=2, help=argparse.SUPPRESS)  # internal: seed-db profiles
+    ap.add_argument("--digests", type=int, help="instead: delivery of this many digests (bench/bench_delivery.py)")
+    ap.add_argument("--connections", type=int, default=4, help="with --digests: SMTP connections at once")
     args = ap.parse_args()
+    if args.digests:
+        sys.path.insert(0, str(Path(__file__).resolve().parent))
+        from bench_delivery import run as run_delivery
+
+        run_delivery(args.digests, args.connections)
+        return
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
     if args._one:
