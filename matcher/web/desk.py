@@ -41,7 +41,7 @@ def _plain_id(value: str, limit: int = 100) -> bool:
 
 
 SMES_PER_PAGE = 100
-VERSION_EVERY_SECONDS = 1.0
+VERSION_EVERY_SECONDS = 5.0
 
 
 def _page_number(request: Request) -> int:
