@@ -8,7 +8,6 @@ and one short line of why it matched. Everything is plain text or a checked URL;
 """
 from __future__ import annotations
 
-from types import SimpleNamespace
 
 import re
 from dataclasses import dataclass, field
@@ -16,7 +15,7 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from matcher.match.challenge import challenge_reason
+from matcher.match.challenge import challenge_reason_of
 from matcher.match.regions import place_names
 
 PORTAL_NAMES = {
@@ -169,11 +168,7 @@ def marks_of(notice: Any) -> list[str]:
 
 
 def challenge_of(notice: Any) -> str | None:
-    # the four fields challenge_reason reads (a plain namespace: NoticeRecord.model_construct cost ~5 ms an item)
-    rec = SimpleNamespace(title=notice.title or "", description=notice.description or "",
-                          sections=notice.sections if isinstance(notice.sections, dict) else {},
-                          procurement_method=notice.procurement_method)
-    return challenge_reason(rec)  # type: ignore[arg-type]
+    return challenge_reason_of(notice.title, notice.description, notice.sections, notice.procurement_method)
 
 
 def place_of(notice: Any) -> list[str]:

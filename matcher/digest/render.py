@@ -362,17 +362,31 @@ def build_message(
         if item.why and item.why.capability and len(item.why.capability) > MAX_PHRASE_CHARS:
             item.why.capability = None
         item.lots = [short(t, 200) for t in item.lots]
-    msg = _message(env, cfg, view, profile, message_id, now)
-    while len(to_bytes(msg)) > MAX_EMAIL_BYTES and view.items:
-        drop = max(1, len(view.items) // 10) if len(to_bytes(msg)) > 2 * MAX_EMAIL_BYTES else 1
+    msg, bound = _message(env, cfg, view, profile, message_id, now)
+    if bound <= MAX_EMAIL_BYTES:  # far under: no need to encode it once more just to measure it
+        return msg
+    while (size := len(to_bytes(msg))) > MAX_EMAIL_BYTES and view.items:
+        drop = max(1, len(view.items) // 10) if size > 2 * MAX_EMAIL_BYTES else 1
         view.items, view.omitted = view.items[:-drop], view.omitted + drop
-        msg = _message(env, cfg, view, profile, message_id, now)
+        msg, _ = _message(env, cfg, view, profile, message_id, now)
     return msg
+
+
+def _encoded_bound(*parts: str) -> int:
+    """An upper bound on the parts' size once quoted-printable encoded: an ASCII byte takes at most 1.05 bytes
+    (soft line breaks), any other at most 3 (=XX), plus the headers' share."""
+    total = 8_000
+    for part in parts:
+        data = part.encode("utf-8")
+        other = len(data) - len(part.encode("ascii", "ignore")) + data.count(b"=")
+        total += int((len(data) - other) * 1.05) + 3 * other + data.count(b"\n") * 2
+    return total
 
 
 def _message(
     env: Environment, cfg: Config, view: DigestView, profile: Profile, message_id: str, now: datetime
-) -> EmailMessage:
+) -> tuple[EmailMessage, int]:
+    """The message, and an upper bound on its size on the wire."""
     text = env.get_template("digest.txt").render(d=view)
     html = env.get_template("digest.html").render(d=view)
     msg = EmailMessage()
@@ -386,7 +400,7 @@ def _message(
     msg["Auto-Submitted"] = "auto-generated"
     msg.set_content(text, cte="quoted-printable")
     msg.add_alternative(html, subtype="html", cte="quoted-printable")
-    return msg
+    return msg, _encoded_bound(text, html)
 
 
 # RFC 5322 allows header lines up to 998 characters. At the usual 78 the email package would turn the long

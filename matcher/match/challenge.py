@@ -7,6 +7,7 @@ procurement method is read first (it is the buyer's own classification), then th
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 
 from matcher.schema import NoticeRecord
 
@@ -28,11 +29,17 @@ _TEXT = (
 
 def challenge_reason(n: NoticeRecord) -> str | None:
     """Why the notice is a challenge ("an SBRI competition", ...), or None when it is an ordinary one."""
-    method = n.procurement_method or ""
+    return challenge_reason_of(n.title, n.description, n.sections, n.procurement_method)
+
+
+def challenge_reason_of(title: str, description: str | None, sections: Mapping[str, str] | None,
+                        procurement_method: str | None) -> str | None:
+    """challenge_reason for a notice given by its fields (a stored row, say)."""
+    method = procurement_method or ""
     for pattern, why in _METHOD:
         if pattern.search(method):
             return why
-    text = "\n".join([n.title, n.description, *n.sections.values()])
+    text = "\n".join([title or "", description or "", *(sections or {}).values()])
     for pattern, why in _TEXT:
         if pattern.search(text):
             return why
