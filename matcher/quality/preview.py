@@ -127,7 +127,7 @@ def preview(
     if not inputs.profiles:
         return report
     vectors = week_vectors(inputs, encode) if inputs.notices else None
-    runs = [choose(inputs, vectors, m, now) if vectors else (None, {}) for m in (cfg.matching, proposed)]
+    runs = [choose(inputs, vectors, m, now, full=True) if vectors else (None, {}) for m in (cfg.matching, proposed)]
     titles = {n.key: n.title for n in inputs.notices}
     for p in inputs.profiles:
         (res_now, now_items), (res_new, new_items) = runs
