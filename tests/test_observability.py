@@ -60,7 +60,7 @@ def test_run_once_ends_with_a_summary_table_and_logs_progress_without_a_terminal
     assert "27" in row and "ok" in row  # 27 new notices, the poll succeeded
     # stderr is not a terminal here: progress came as plain log lines, without --verbose
     assert "digital_marketplace: 1/1 window" in done.stderr
-    assert "match: scoring 20 SMEs" in done.stderr
+    assert "match: scoring: 20/20 SMEs" in done.stderr  # per chunk of SMEs (one chunk here)
 
 
 def test_json_logs_are_one_object_per_line(tmp_path):
