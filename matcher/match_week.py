@@ -277,8 +277,15 @@ def _explained_rows(chosen, profiles, notices, notice_vecs, result, idf, encode,
     shown = cfg.digest.max_items
     by_id = {p.id: p for p in profiles}
 
+    challenge_of: dict[int, str | None] = {}  # per notice, once
+
+    def challenge(j: int) -> str | None:
+        if j not in challenge_of:
+            challenge_of[j] = challenge_reason(notices[j])
+        return challenge_of[j]
+
     def explained(rank_no: int, j: int) -> bool:
-        return rank_no <= shown or is_challenge(notices[j])
+        return rank_no <= shown or challenge(j) is not None
 
     used = sorted({item.index for items in chosen.values() for r, (item, _) in enumerate(items, 1) if explained(r, item.index)})
     cands = {j: evidence_candidates(notices[j], mcfg.evidence_max_chars) for j in used}
@@ -302,20 +309,28 @@ def _explained_rows(chosen, profiles, notices, notice_vecs, result, idf, encode,
         for code, label in cpv_labels(n.raw).items():
             labels.setdefault(code, label)
     rows = []
+    done_before: dict[tuple, dict] = {}
     for done, (pid, items) in enumerate(chosen.items(), 1):
         if progress is not None and (done % PROGRESS_CHUNK == 0 or done == len(chosen)):
             progress.step(done - progress.done, note=f"{len(rows)} matches")
         for rank_no, (item, pv) in enumerate(items, 1):
             j = item.index
+            p = by_id[pid]
+            same = (p.capabilities, tuple(p.keywords), tuple(p.cpv), tuple(p.regions), tuple(p.exclude), p.value_min,
+                    p.value_max, id(pv), j, item.score, item.raw_score)  # SMEs with the same profile: explained once
             if not explained(rank_no, j):  # below what a digest shows: stored for the desk, not explained
                 why: dict = {}
+            elif same in done_before:
+                why = done_before[same]
             else:
                 why = explain(by_id[pid], notices[j], item, mcfg, terms=result.notice_terms[j], idf=idf,
                               notice_vec=notice_vecs[j], query_vec=pv.query, phrase_vecs=phrase_vecs.get(pid),
-                              candidate_vecs=cand_vecs[j], known_labels=labels)
-                if (challenge := challenge_reason(notices[j])) is not None:
-                    why["challenge"] = challenge
+                              candidate_vecs=cand_vecs[j], known_labels=labels, candidates=cands[j],
+                              phrase_list=phrases.get(pid))
+                if (reason := challenge(j)) is not None:
+                    why["challenge"] = reason
                     why["any_sector"] = item.score < mcfg.threshold  # here only because the SME asked for challenges
+                done_before[same] = why
             rows.append({"profile_id": pid, "notice_key": item.key, "week": week, "rank": rank_no, "explanation": why,
                          **item.components(), "raw_score": item.raw_score, "score": item.score, "digest_id": None})
     return rows

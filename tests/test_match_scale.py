@@ -57,6 +57,10 @@ def _inputs():
         q = units(1)[0] + notice_vecs[(i * 37) % len(notices)] * 2
         pvecs.append(ProfileVectors(query=q / np.linalg.norm(q), keywords=units(len(p.keywords)),
                                     phrases=units(len(capability_phrases(p)))))
+    for i in range(0, 24, 2):  # SMEs sharing another's texts and vectors (scored once), with their own filters
+        profiles.append(profiles[i].model_copy(update={"id": f"{profiles[i].id}-twin", "exclude": ["cleaning"],
+                                                       "value_max": 500_000 if i % 4 else None}))
+        pvecs.append(pvecs[i])
     return profiles, notices, pvecs, notice_vecs
 
 

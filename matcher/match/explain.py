@@ -12,6 +12,7 @@ gives it; each lot is one of the notice's lots, by its own title. The strength f
 """
 from __future__ import annotations
 
+from functools import lru_cache
 from collections.abc import Mapping, Sequence
 
 import numpy as np
@@ -140,6 +141,12 @@ def fitting_lots(profile: ProfileSpec, notice: NoticeRecord, idf: Mapping[str, f
     return list(dict.fromkeys(out))[:MAX_LOTS]
 
 
+@lru_cache(maxsize=65536)
+def _terms_of(sentence: str) -> TermText:
+    """A candidate sentence's stems, once per run however many SMEs it is weighed for."""
+    return TermText.of(sentence)
+
+
 def pick_evidence(
     profile: ProfileSpec, candidates: Sequence[str], candidate_vecs: np.ndarray | None,
     query_vec: np.ndarray | None, idf: Mapping[str, float],
@@ -148,7 +155,7 @@ def pick_evidence(
     if not candidates:
         return ""
     kws = phrases(profile.keywords)
-    bonus = np.array([KEYWORD_BONUS if found(kws, TermText.of(c)) else 0.0 for c in candidates])
+    bonus = np.array([KEYWORD_BONUS if found(kws, _terms_of(c)) else 0.0 for c in candidates])
     if candidate_vecs is not None and query_vec is not None and len(candidate_vecs) == len(candidates):
         sims = candidate_vecs @ query_vec + bonus
     else:
@@ -182,19 +189,23 @@ def explain(
     phrase_vecs: np.ndarray | None = None,
     candidate_vecs: np.ndarray | None = None,
     known_labels: Mapping[str, str] | None = None,
+    candidates: Sequence[str] | None = None,
+    phrase_list: Sequence[str] | None = None,
 ) -> dict:
     """The explanation dict. Vectors are optional: without them the choices fall back to shared words.
 
     phrase_vecs align with texts.capability_phrases(profile); candidate_vecs with
     texts.evidence_candidates(notice, cfg.evidence_max_chars). `known_labels` are CPV labels collected from
-    other stored notices, used for codes this notice lists without one.
+    other stored notices, used for codes this notice lists without one. `candidates` and `phrase_list` are those
+    two lists when the caller has them already (the match job computes each once per notice and per profile).
     """
     idf = idf or {}
     terms = terms or TermText.of("\n".join([notice.title, notice.description, *notice.sections.values()]))
-    caps = fitting_capabilities(capability_phrases(profile), phrase_vecs, notice_vec, terms, cfg)
+    phrase_list = capability_phrases(profile) if phrase_list is None else phrase_list
+    caps = fitting_capabilities(phrase_list, phrase_vecs, notice_vec, terms, cfg)
     found_terms = matched_terms(profile, notice, terms, idf, cfg.explain_max_items)
     cpv = matched_cpv(profile, notice, cfg.explain_max_items, known_labels)
-    candidates = evidence_candidates(notice, cfg.evidence_max_chars)
+    candidates = evidence_candidates(notice, cfg.evidence_max_chars) if candidates is None else candidates
     evidence = pick_evidence(profile, candidates, candidate_vecs, query_vec, idf)
     return {
         "summary": summary(item, caps, found_terms, cpv),

@@ -210,17 +210,25 @@ def _rank_chunk(profiles, filters, profile_vecs, verdicts, keeps, side: NoticeSi
             if v:
                 shift[i] = neighbour_shift(notice_vecs, v, fcfg)
     blocked = [suppressed(keys, notice_vecs, v, fcfg) if v else {} for v in verdicts]
-    comps, _ = components_for(profiles, notices, profile_vecs, notice_vecs, side.terms, cfg, shift, side)
-    raw = fuse(comps, cfg.weights)
+    # SMEs whose scoring inputs are the same (texts, codes, vectors; no verdicts) are scored once
+    sigs = [(id(pv), p.capabilities, tuple(p.keywords), tuple(p.cpv)) if not v else ("own", i)
+            for i, (p, pv, v) in enumerate(zip(profiles, profile_vecs, verdicts))]
+    first: dict = {}
+    inverse = np.array([first.setdefault(sg, len(first)) for sg in sigs], dtype=np.intp)
+    reps = list({v: i for i, v in reversed(list(enumerate(inverse.tolist())))}.values())
+    reps = sorted(reps, key=lambda i: inverse[i])  # reps[u] = the first profile with unique row u
+    comps, _ = components_for([profiles[i] for i in reps], notices, [profile_vecs[i] for i in reps], notice_vecs,
+                              side.terms, cfg, None if shift is None else shift[reps], side)
+    raw = fuse(comps, cfg.weights)[inverse]
     score = calibrate(raw, cfg)
     codes = checks.codes(filters, blocked)
     passing = codes == _PASS
     candidate = score >= min_score
     matched = (passing & candidate).sum(axis=1)
-    arrays = {c: np.nan_to_num(v) for c, v in comps.as_dict().items()}
+    arrays = {c: np.nan_to_num(v) for c, v in comps.as_dict().items()}  # unique rows: index with inverse[i]
 
     def item(i: int, j: int) -> ScoredNotice:
-        vals = {c: float(arrays[c][i, j]) for c in COMPONENTS}
+        vals = {c: float(arrays[c][inverse[i], j]) for c in COMPONENTS}
         return ScoredNotice(j, keys[j], **vals, raw_score=float(raw[i, j]), score=float(score[i, j]))
 
     masked = np.where(passing, raw, -np.inf)
@@ -237,8 +245,9 @@ def _rank_chunk(profiles, filters, profile_vecs, verdicts, keeps, side: NoticeSi
         items = [item(i, int(j)) for j in top[i, :n_items]]
         best = items[0] if items else (item(i, int(top[i, 0])) if passing[i].any() else None)
         rankings.append(Ranking(pf.profile, items, excluded_by_row.get(i, Counter()), int(matched[i]), best))
-    for i, c in comps.inferred_cpv.items():
-        inferred[profiles[i].id] = c
+    for i, u in enumerate(inverse.tolist()):
+        if u in comps.inferred_cpv:
+            inferred[profiles[i].id] = comps.inferred_cpv[u]
     return rankings
 
 
