@@ -149,6 +149,18 @@ class _Filters:
         return _FIXED[code]
 
 
+def _filters_of(profiles: Sequence[ProfileSpec]) -> list[ProfileFilter]:
+    """ProfileFilter.of each profile, reading each distinct (regions, excluded words) once."""
+    seen: dict[tuple, ProfileFilter] = {}
+    out = []
+    for p in profiles:
+        key = (tuple(p.regions), tuple(p.exclude))
+        if key not in seen:
+            seen[key] = ProfileFilter.of(p)  # raises ProfileError naming this profile
+        out.append(ProfileFilter(p, seen[key].served, seen[key].excluded))
+    return out
+
+
 def rank(
     profiles: Sequence[ProfileSpec],
     notices: Sequence[NoticeRecord],
@@ -173,7 +185,7 @@ def rank(
     by its verdicts on earlier matches and leaves out the notices it rejected and their near-copies
     (matcher.match.feedback). Raises ProfileError for a profile the filters cannot read (e.g. an unknown region).
     """
-    filters = [ProfileFilter.of(p) for p in profiles]
+    filters = _filters_of(profiles)
     terms = term_texts(notices)
     if not notices or not profiles:
         return RankResult([Ranking(p, []) for p in profiles], terms, None)
