@@ -62,9 +62,26 @@ def _vary(release: dict, variant: int) -> None:
             tender["tenderPeriod"]["endDate"] = end[:-1] + "+00:00"
 
 
+def _redact_contacts(value: object) -> None:
+    """Contact people's names, emails and numbers replaced with "REDACTED", as the real FTS fixtures ship them
+    (the Open Government Licence does not cover personal data)."""
+    if isinstance(value, dict):
+        contact = value.get("contactPoint")
+        if isinstance(contact, dict):
+            for key in ("name", "email", "telephone", "faxNumber"):
+                if key in contact:
+                    contact[key] = "REDACTED"
+        for v in value.values():
+            _redact_contacts(v)
+    elif isinstance(value, list):
+        for v in value:
+            _redact_contacts(v)
+
+
 def republish(release: dict, n: int, linked: bool, variant: int = 0) -> dict:
-    """`release` as Find a Tender's copy number n."""
+    """`release` as Find a Tender's copy number n, its contact people redacted."""
     out = copy.deepcopy(release)
+    _redact_contacts(out)
     original = parse_time(release["date"])
     year = original.year
     out["id"] = f"{FIRST_NOTICE.get(year, 1) + n:06d}-{year}"
