@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from urllib.parse import quote, urlencode
 
 from starlette.requests import Request
-from starlette.responses import HTMLResponse
+from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
 
 from matcher import clock
@@ -23,11 +23,9 @@ from matcher.deliver.tokens import BadToken, ExpiredToken
 from matcher.store import session_scope
 from matcher.store.champions import ChampionError, find_by_email, mark, signed_in
 from matcher.web import champion
-from matcher.web.forms import clean
 from matcher.web.cache import PageCache
 from matcher.web.hardening import SECURITY_HEADERS
 from matcher.web.desk_report import attach_marks, data_version, explain_quiet, totals, trend
-from matcher.web.security import client_of
 from matcher.web.site import Site
 
 log = logging.getLogger(__name__)
@@ -192,14 +190,9 @@ def routes(site: Site) -> list[Route]:
     async def sign_in(request: Request):
         context = {"heading": "Sign in to the SME champions' desk", "action": "/champion/sign-in",
                    "intro": "Enter your address; if you are an SME champion, we email you a sign-in link."}
-        if request.method == "GET":
-            return pages.page("link_request", request=request, **context)
-        form = await request.form()
-        address = clean(form.get("email"))
-        if "@" not in address or len(address) > 320:
-            return pages.page("link_request", 400, request=request, error="Enter an email address", **context)
-        if not site.limits.allow("champion-link", address, client_of(request)):
-            return pages.too_many()
+        address = await site.link_request_address(request, "champion-link", context)
+        if isinstance(address, Response):
+            return address
         now = site.now()
         mails = []
         with session_scope(site.engine) as s:

@@ -11,13 +11,13 @@ from __future__ import annotations
 import logging
 
 from starlette.requests import Request
+from starlette.responses import Response
 from starlette.routing import Route
 
 from matcher.deliver.tokens import BadToken
 from matcher.store import accounts, session_scope
 from matcher.store.models import Profile
-from matcher.web.forms import ProfileForm, clean, read_form
-from matcher.web.security import client_of
+from matcher.web.forms import ProfileForm, read_form
 from matcher.web.signup import CpvCatalogue, form_context, recipient_mail
 from matcher.web.site import Site
 
@@ -97,14 +97,9 @@ def routes(site: Site) -> list[Route]:
         context = {"heading": "Get your profile link", "action": "/profile/link",
                    "intro": "Enter the address that gets your digest; we email it the link to view and change "
                             "your profile, or to re-subscribe."}
-        if request.method == "GET":
-            return pages.page("link_request", request=request, **context)
-        form = await request.form()
-        address = clean(form.get("email"))
-        if "@" not in address or len(address) > 320:
-            return pages.page("link_request", 400, request=request, error="Enter an email address", **context)
-        if not site.limits.allow("profile-link", address, client_of(request)):
-            return pages.too_many()
+        address = await site.link_request_address(request, "profile-link", context)
+        if isinstance(address, Response):
+            return address
         now = site.now()
         with session_scope(site.engine) as s:
             found = accounts.profiles_for_address(s, address)

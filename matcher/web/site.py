@@ -10,14 +10,16 @@ from datetime import datetime
 import numpy as np
 from sqlalchemy.engine import Engine
 from starlette.background import BackgroundTask
+from starlette.requests import Request
 from starlette.responses import Response
 
 from matcher import clock
 from matcher.config import Config
 from matcher.deliver import account_mail
 from matcher.deliver.tokens import LinkSigner
+from matcher.web.forms import clean
 from matcher.web.pages import Pages
-from matcher.web.security import RateLimits
+from matcher.web.security import RateLimits, client_of
 
 
 @dataclass
@@ -46,6 +48,18 @@ class Site:
 
                 self.encode = encode
             return self.encode
+
+    async def link_request_address(self, request: Request, purpose: str, context: dict) -> str | Response:
+        """The address a "send me my link" form was posted with, or the page to answer with instead: the form
+        itself on a GET, a 400 for what cannot be an address, 429 past the rate limit for `purpose`."""
+        if request.method == "GET":
+            return self.pages.page("link_request", request=request, **context)
+        address = clean((await request.form()).get("email"))
+        if "@" not in address or len(address) > 320:
+            return self.pages.page("link_request", 400, request=request, error="Enter an email address", **context)
+        if not self.limits.allow(purpose, address, client_of(request)):
+            return self.pages.too_many()
+        return address
 
     def mail_later(self, response: Response, mails: list[tuple[str, str, dict]]) -> Response:
         """Send (kind, address, context) emails once the response is out."""
