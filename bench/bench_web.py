@@ -2,16 +2,19 @@
 
 Run from the repo root:
 
-    .venv/bin/python bench/bench_web.py                       # 2,000 SMEs, 16 clients, 320 requests, both stores
+    .venv/bin/python bench/bench_web.py                    # 2,000 and 10,000 SMEs, 16 clients, 320 requests, both stores
     .venv/bin/python bench/bench_web.py --smes 5000 --db sqlite
 
-It seeds a store (not timed): N SMEs, each with this week's sent digest of 10 items over 500 notices, half of
-them with a verdict, plus the 11 weeks before with one item each (the page shows a 12-week trend); one
-champion. Then it starts `matcher serve` in its own process and fetches the overview (`/champion/{token}`, the
-current week) with `--clients` concurrent httpx clients, `--requests` in all, after one warm-up request each.
-It prints the latency p50/p95/max and requests per second, beside the anchor measured in the same run: the same
-clients fetching `/healthz` (the server's floor: one tiny page and one SELECT 1). PostgreSQL is a throwaway
-cluster (tests/pgserver.py: Debian's postgresql binaries), or MATCHER_TEST_PG_URL.
+It seeds a store (not timed): N SMEs, each with this week's digest of 10 items over 500 notices (every 10th SME's
+digest is empty, so the got-nothing list has rows), half of the items with a verdict, plus the 11 weeks before with
+one item each (the page shows a 12-week trend); one champion. Then it starts `matcher serve` in its own process and
+times one request for the cold first page (nothing computed yet: the week's index, figures and trend, then page 1),
+then fetches the overview (`/champion/{token}`, the current week) with `--clients` concurrent httpx clients,
+`--requests` in all, walking through every page of SMEs (`&page=1..N/100`, so most pages are rendered for the
+first time during the run), after one warm-up request each. It prints the latency p50/p95/max and requests per
+second, beside the anchor measured in the same run: the same clients fetching `/healthz` (the server's floor: one
+tiny page and one SELECT 1). PostgreSQL is a throwaway cluster (tests/pgserver.py: Debian's postgresql binaries),
+or MATCHER_TEST_PG_URL.
 """
 from __future__ import annotations
 
@@ -62,13 +65,17 @@ def seed(url: str, smes: int, notices: int = 500) -> None:
     with session_scope(engine) as s:
         s.execute(insert(Notice), notice_rows)
         s.execute(insert(Profile), profile_rows)
-        digest_rows = [{"profile_id": f"sme-{p:05d}", "week": w, "state": "sent", "item_count": 10 if w == week else 1,
-                        "attempts": 1, "unknown_outcomes": 0, "created_at": now, "sent_at": now}
+        def items(p: int, w: str) -> int:
+            return (0 if p % 10 == 9 else 10) if w == week else 1
+
+        digest_rows = [{"profile_id": f"sme-{p:05d}", "week": w, "state": "sent" if items(p, w) else "empty",
+                        "item_count": items(p, w), "attempts": 1, "unknown_outcomes": 0, "created_at": now,
+                        "sent_at": now if items(p, w) else None}
                        for p in range(smes) for w in weeks]
         ids = s.execute(insert(Digest).returning(Digest.id, Digest.profile_id, Digest.week), digest_rows).all()
         matches, feedback = [], []
         for did, pid, w in ids:
-            for rank, n in enumerate(rng.sample(range(notices), 10 if w == week else 1)):
+            for rank, n in enumerate(rng.sample(range(notices), items(int(pid[4:]), w))):
                 matches.append({"profile_id": pid, "notice_key": f"ocds-{n:06d}", "week": w, "rank": rank, "score": 0.9 - rank / 20,
                                 "dense": 0.5, "lexical": 0.2, "keyword": 0.1, "cpv": 0.0, "raw_score": 0.3,
                                 "explanation": {"summary": "Matches your grounds work."}, "digest_id": did, "created_at": now})
@@ -81,11 +88,12 @@ def seed(url: str, smes: int, notices: int = 500) -> None:
     engine.dispose()
 
 
-async def load(base: str, path: str, clients: int, requests: int) -> tuple[list[float], float]:
+async def load(base: str, paths: list[str], clients: int, requests: int) -> tuple[list[float], float]:
     latencies: list[float] = []
     queue: asyncio.Queue = asyncio.Queue()
-    for _ in range(requests):
-        queue.put_nowait(path)
+    for i in range(requests):
+        queue.put_nowait(paths[i % len(paths)])
+    path = paths[0]
 
     async def client() -> None:
         async with httpx.AsyncClient(base_url=base, timeout=60) as c:
@@ -106,9 +114,9 @@ def pct(values: list[float], q: float) -> float:
     return statistics.quantiles(values, n=100)[q - 1] if len(values) > 1 else values[0]
 
 
-def run(db: str, url: str, folder: Path, args: argparse.Namespace) -> None:
+def run(db: str, url: str, folder: Path, args: argparse.Namespace, smes: int) -> None:
     t = time.perf_counter()
-    seed(url, args.smes)
+    seed(url, smes)
     seeded = time.perf_counter() - t
     port = 18000 + random.randrange(1000)
     (folder / "config.toml").write_text(f'[database]\nurl = "{url}"\n[digest]\npublic_base_url = "http://127.0.0.1:{port}"\n'
@@ -132,8 +140,12 @@ def run(db: str, url: str, folder: Path, args: argparse.Namespace) -> None:
                 if time.monotonic() > deadline or server.poll() is not None:
                     raise SystemExit("matcher serve did not start")
                 time.sleep(0.2)
-        anchor, anchor_wall = asyncio.run(load(base, "/healthz", args.clients, args.requests))
-        page, page_wall = asyncio.run(load(base, token_path, args.clients, args.requests))
+        t = time.perf_counter()
+        httpx.get(base + token_path, timeout=600).raise_for_status()
+        cold = time.perf_counter() - t
+        paths = [token_path] + [f"{token_path}?page={n}" for n in range(2, -(-smes // 100) + 1)]
+        anchor, anchor_wall = asyncio.run(load(base, ["/healthz"], args.clients, args.requests))
+        page, page_wall = asyncio.run(load(base, paths, args.clients, args.requests))
     except Exception:
         print((folder / "serve.log").read_text()[-3000:], file=sys.stderr)
         raise
@@ -144,7 +156,8 @@ def run(db: str, url: str, folder: Path, args: argparse.Namespace) -> None:
         except subprocess.TimeoutExpired:
             server.kill()
             server.wait()
-    print(f"{db:10s} {args.smes} SMEs (seeded in {seeded:.0f} s), {args.clients} clients, {args.requests} requests")
+    print(f"{db:10s} {smes} SMEs (seeded in {seeded:.0f} s), {args.clients} clients, {args.requests} requests"
+          f" over {len(paths)} pages; cold first page {1000 * cold:.0f} ms; load {os.getloadavg()[0]:.1f}")
     print(f"  overview  p50 {1000 * pct(page, 50):7.1f} ms  p95 {1000 * pct(page, 95):7.1f} ms  max {1000 * max(page):7.1f} ms"
           f"  {len(page) / page_wall:6.1f} req/s")
     print(f"  /healthz  p50 {1000 * pct(anchor, 50):7.1f} ms  p95 {1000 * pct(anchor, 95):7.1f} ms  max {1000 * max(anchor):7.1f} ms"
@@ -153,31 +166,32 @@ def run(db: str, url: str, folder: Path, args: argparse.Namespace) -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--smes", type=int, default=2000)
+    ap.add_argument("--smes", type=int, nargs="+", default=[2000, 10000])
     ap.add_argument("--clients", type=int, default=16)
     ap.add_argument("--requests", type=int, default=320)
     ap.add_argument("--db", choices=["sqlite", "postgresql", "both"], default="both")
     args = ap.parse_args()
-    if args.db in ("sqlite", "both"):
-        folder = Path(tempfile.mkdtemp(prefix="bench-web-"))
-        try:
-            run("sqlite", f"sqlite:///{folder / 'store.db'}", folder, args)
-        finally:
-            shutil.rmtree(folder, ignore_errors=True)
-    if args.db in ("postgresql", "both"):
-        from pgserver import fresh_schema_url, postgres_url
-
-        from matcher.config import DatabaseConfig
-
-        with postgres_url() as base:
-            gen = fresh_schema_url(DatabaseConfig(url=base).url)
-            url = next(gen)
+    for smes in args.smes:
+        if args.db in ("sqlite", "both"):
             folder = Path(tempfile.mkdtemp(prefix="bench-web-"))
             try:
-                run("postgresql", url, folder, args)
+                run("sqlite", f"sqlite:///{folder / 'store.db'}", folder, args, smes)
             finally:
                 shutil.rmtree(folder, ignore_errors=True)
-                next(gen, None)
+        if args.db in ("postgresql", "both"):
+            from pgserver import fresh_schema_url, postgres_url
+
+            from matcher.config import DatabaseConfig
+
+            with postgres_url() as base:
+                gen = fresh_schema_url(DatabaseConfig(url=base).url)
+                url = next(gen)
+                folder = Path(tempfile.mkdtemp(prefix="bench-web-"))
+                try:
+                    run("postgresql", url, folder, args, smes)
+                finally:
+                    shutil.rmtree(folder, ignore_errors=True)
+                    next(gen, None)
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@
 
   GET  /champion/sign-in, POST             ask for a sign-in link by email (the same answer for any address)
   GET  /champion/{token}                   one week (?week=2025-W04): figures, trend, SMEs, who got nothing and why
+                                           (100 SMEs a page: &page=N for the SMEs, &quiet=N for those that got nothing)
   GET  /champion/{token}/sme/{profile_id}  what one SME was sent, week by week, and why; mark each item
   POST /champion/{token}/mark              store the champion's mark on a sent item (who and when), then back
   GET  /champion/{token}/buyers            buyers by SME share of their awards (the figures `matcher buyers` prints)
@@ -10,8 +11,10 @@ A forged, damaged or revoked token gets a 403 page; an expired one says so.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from datetime import UTC, datetime
+from types import SimpleNamespace
 from urllib.parse import quote, urlencode
 
 from starlette.requests import Request
@@ -23,6 +26,7 @@ from matcher.deliver.tokens import BadToken, ExpiredToken
 from matcher.store import session_scope
 from matcher.store.champions import ChampionError, find_by_email, mark, signed_in
 from matcher.web import champion
+from matcher.web import overview as paged
 from matcher.web.cache import PageCache
 from matcher.web.hardening import SECURITY_HEADERS
 from matcher.web.desk_report import attach_marks, data_version, explain_quiet, totals, trend
@@ -42,8 +46,8 @@ SMES_PER_PAGE = 100
 VERSION_EVERY_SECONDS = 5.0
 
 
-def _page_number(request: Request) -> int:
-    value = request.query_params.get("page", "1")
+def _page_number(request: Request, name: str = "page") -> int:
+    value = request.query_params.get(name, "1")
     return int(value) if value.isdigit() and 0 < int(value) < 100_000 else 1
 
 
@@ -97,42 +101,73 @@ def routes(site: Site) -> list[Route]:
         person, claim = found
         version = current_version()
         page = _page_number(request)
+        quiet_page = _page_number(request, "quiet")
+
+        # while one request recomputes a changed week, others are served the week as computed before: what is
+        # built on it (pages of rows, the rendered page) is keyed by when that week was computed too
+        (index, weeks, over_time), as_of = overviews.get(week, version, lambda: week_overview(week))
+        shown = min(page, paged.pages_in(index.smes, SMES_PER_PAGE))
+        quiet_shown = min(quiet_page, paged.pages_in(index.quiet, SMES_PER_PAGE))
 
         def render() -> bytes:  # this champion's page of the week (no form on it holds a CSRF token)
-            (report, weeks, over_time), as_of = overviews.get(week, version, lambda: week_overview(week))
-            shown = report.smes[(page - 1) * SMES_PER_PAGE: page * SMES_PER_PAGE]
-            pages_total = max(1, -(-len(report.smes) // SMES_PER_PAGE))
+            smes, _ = sme_pages.get((week, shown), (version, as_of), lambda: page_rows(index, shown))
+            quiet, _ = quiet_pages.get((week, quiet_shown), (version, as_of), lambda: quiet_page_rows(index, quiet_shown))
             return bytes(pages.page(
-                "overview", folder="champion", request=request, r=report, weeks=weeks, claim=claim, champion=person,
+                "overview", folder="champion", request=request, r=index, weeks=weeks, claim=claim, champion=person,
                 url=urls(token), trend=over_time, total=totals(over_time), this_week=over_time[0],
-                previous=champion.shift_week(week, -1), following=champion.shift_week(week, 1), smes=shown, page=page,
-                pages_total=pages_total, as_of=datetime.fromtimestamp(as_of, UTC)).body)
+                previous=champion.shift_week(week, -1), following=champion.shift_week(week, 1), smes=smes, page=shown,
+                pages_total=paged.pages_in(index.smes, SMES_PER_PAGE), per_page=SMES_PER_PAGE, quiet=quiet,
+                quiet_page=quiet_shown, quiet_pages=paged.pages_in(index.quiet, SMES_PER_PAGE),
+                as_of=datetime.fromtimestamp(as_of, UTC)).body)
 
-        body, _ = rendered.get((token, person.id, week, page), version, render)
+        body, _ = rendered.get((token, person.id, week, shown, quiet_shown), (version, as_of), render)
         return HTMLResponse(body, headers=SECURITY_HEADERS)
 
     def current_version() -> tuple:
-        """data_version, read at most once a VERSION_EVERY_SECONDS (a mark by this desk clears it at once)."""
+        """data_version, read at most once a VERSION_EVERY_SECONDS (a mark by this desk clears it at once) and by
+        one request at a time: the others meanwhile go on with the value read before."""
         now = time.monotonic()
-        if versions.get("at") is None or now - versions["at"] > VERSION_EVERY_SECONDS:
-            with session_scope(site.engine) as s:
-                versions.update(at=now, value=data_version(s))
-        return versions["value"]
+        if versions.get("at") is not None and now - versions["at"] <= VERSION_EVERY_SECONDS:
+            return versions["value"]
+        if not reading.acquire(blocking="value" not in versions):
+            return versions["value"]
+        try:
+            if versions.get("at") is None or now - versions["at"] > VERSION_EVERY_SECONDS:
+                with session_scope(site.engine) as s:
+                    value = data_version(s)
+                versions.update(at=time.monotonic(), value=value)
+            return versions["value"]
+        finally:
+            reading.release()
 
     def week_overview(week: str):  # noqa: ANN202 - what the overview shows of a week, the same for every champion
         with session_scope(site.engine) as s:
-            report = champion.week_report(s, week, tz)
-            explain_quiet(s, report, cfg.matching.threshold)
+            report = paged.week_index(s, week)
             weeks = champion.recent_weeks(s)
             over_time = trend(s, week, tz, 12)
             s.rollback()
         return report, weeks, over_time
 
-    # the overview costs a read of every SME's week: computed once for everyone and kept while the data it
-    # reads is unchanged (desk_report.data_version; matcher.web.cache)
+    def page_rows(index: paged.WeekIndex, page: int) -> list[paged.SmeRow]:
+        with session_scope(site.engine) as s:  # only this page's SMEs are read
+            rows = paged.sme_rows(s, paged.page_of(index.smes, page, SMES_PER_PAGE))
+            s.rollback()
+        return rows
+
+    def quiet_page_rows(index: paged.WeekIndex, page: int) -> list:
+        with session_scope(site.engine) as s:
+            quiet = paged.quiet_rows(s, index, paged.page_of(index.quiet, page, SMES_PER_PAGE))
+            explain_quiet(s, SimpleNamespace(week=index.week, got_nothing=quiet), cfg.matching.threshold)
+            s.rollback()
+        return quiet
+
+    # the week's index, figures and trend are counted in the database once for everyone and kept while the data
+    # they read is unchanged (desk_report.data_version; matcher.web.cache); each page then reads its own SMEs
     overviews = PageCache()
-    rendered = PageCache(max_keys=256)  # per champion's link, week and page
+    sme_pages, quiet_pages = PageCache(max_keys=512), PageCache(max_keys=512)  # per week and page, for everyone
+    rendered = PageCache(max_keys=256)  # per champion's link, week and pages
     versions: dict = {}
+    reading = threading.Lock()
 
     def sme_page(request: Request):
         token = request.path_params["token"]
@@ -182,7 +217,7 @@ def routes(site: Site) -> list[Route]:
                 mark(s, person, str(pid), str(key), None if verdict == "clear" else str(verdict), now=site.now())
             except ChampionError as e:
                 return pages.error(400, "This mark was not stored", f"{e}.")
-        versions.clear()  # the champion's overview shows the mark at once
+        versions["at"] = None  # the champion's overview shows the mark at once
         week = form.get("week") or ""
         target = urls(token)["sme"](str(pid))  # type: ignore[operator]
         return pages.redirect(f"{target}?{urlencode({'marked': key, **({'week': week} if week else {})})}#item-{quote(str(key))}")

@@ -134,36 +134,54 @@ class WeekFigures:
                 "champion_relevant_share": self.champion_relevant_share, "feedback_rate": self.feedback_rate}
 
 
+def sent_counts(session: Session, weeks: list[str], served: bool = False) -> dict[str, tuple[int, int, int, int, int]]:
+    """Per week: (items sent, SMEs sent at least one (counted when `served`, else 0), items the SMEs marked relevant,
+    not relevant, with any verdict).
+
+    Counted in the database: the items from the digests' side (an index-only count per digest), the verdicts from
+    the feedback's side (each verdict looked up in the items sent), so the cost follows the verdicts, not the items."""
+    sent_digests = and_(col(Digest.week).in_(weeks), col(Digest.state).in_(SENT_STATES))
+    out = {w: [0, 0, 0, 0, 0] for w in weeks}
+    for week, items in session.exec(select(Digest.week, func.count(Match.id))
+                                    .join(Match, Match.digest_id == Digest.id).where(sent_digests).group_by(Digest.week)):
+        out[week][0] = int(items)
+    if served:
+        for week, smes in session.exec(select(Digest.week, func.count(Digest.id)).where(
+                sent_digests, select(Match.id).where(Match.digest_id == Digest.id).exists()).group_by(Digest.week)):
+            out[week][1] = int(smes)
+    for week, verdict, n in session.exec(
+            select(Digest.week, Feedback.verdict, func.count())
+            .select_from(Feedback)
+            .join(Match, and_(Match.profile_id == Feedback.profile_id, Match.notice_key == Feedback.notice_key))
+            .join(Digest, col(Digest.id) == Match.digest_id)
+            .where(sent_digests).group_by(Digest.week, Feedback.verdict)):
+        if verdict in ("relevant", "not-relevant"):
+            out[week][2 if verdict == "relevant" else 3] = int(n)
+        out[week][4] += int(n)
+    return {w: tuple(v) for w, v in out.items()}  # type: ignore[misc]
+
+
 def week_figures(session: Session, weeks: list[str], tz: str) -> list[WeekFigures]:
     """Items sent, SMEs' and champions' verdicts on them, feedback rate and unsubscribes, for each week given.
 
-    The SMEs' side is counted in the database (one grouped query); champions' marks are few and read whole."""
+    The SMEs' side is counted in the database (sent_counts); champions' marks are few: read from their side."""
     if not weeks:
         return []
-    sent = (select(Digest.week, Match.profile_id, Match.notice_key)
-            .join(Digest, col(Digest.id) == Match.digest_id)
-            .where(col(Digest.week).in_(weeks), col(Digest.state).in_(SENT_STATES))).subquery()
-    counted = session.exec(
-        select(sent.c.week, func.count(),
-               func.sum(case((Feedback.verdict == "relevant", 1), else_=0)),
-               func.sum(case((Feedback.verdict == "not-relevant", 1), else_=0)),
-               func.count(Feedback.id))
-        .select_from(sent)
-        .join(Feedback, and_(Feedback.profile_id == sent.c.profile_id, Feedback.notice_key == sent.c.notice_key),
-              isouter=True)
-        .group_by(sent.c.week)).all()
-    by_week = {w: (int(n), int(rel or 0), int(notrel or 0), int(fb or 0)) for w, n, rel, notrel, fb in counted}
-    marked = list(session.exec(
-        select(sent.c.week, ChampionMark.profile_id, ChampionMark.notice_key, ChampionMark.verdict, ChampionMark.created_at)
-        .select_from(sent)
-        .join(ChampionMark, and_(ChampionMark.profile_id == sent.c.profile_id, ChampionMark.notice_key == sent.c.notice_key))))
+    by_week = sent_counts(session, weeks)
+    any_marks = session.exec(select(ChampionMark.id).limit(1)).first() is not None
+    marked = [] if not any_marks else list(session.exec(
+        select(Digest.week, ChampionMark.profile_id, ChampionMark.notice_key, ChampionMark.verdict, ChampionMark.created_at)
+        .select_from(ChampionMark)
+        .join(Match, and_(Match.profile_id == ChampionMark.profile_id, Match.notice_key == ChampionMark.notice_key))
+        .join(Digest, col(Digest.id) == Match.digest_id)
+        .where(col(Digest.week).in_(weeks), col(Digest.state).in_(SENT_STATES))))
     latest: dict[tuple[str, str, str], tuple] = {}
     for w, pid, key, verdict, when in marked:
         if (w, pid, key) not in latest or when > latest[(w, pid, key)][1]:
             latest[(w, pid, key)] = (verdict, when)
     out = []
     for week in weeks:
-        items, rel, notrel, fb = by_week.get(week, (0, 0, 0, 0))
+        items, _, rel, notrel, fb = by_week[week]
         start, end = week_span(week, tz)
         unsubscribes = session.exec(select(func.count()).select_from(ProfileEvent).where(
             ProfileEvent.kind == "unsubscribed", col(ProfileEvent.created_at) >= start,
