@@ -1,5 +1,5 @@
-"""What the SME pages do, as commands: `matcher profiles enable|unsubscribe|resubscribe|edit|link` and
-`matcher signups list|confirm|purge`."""
+"""What the SME pages do, as commands: `matcher profiles enable|unsubscribe|resubscribe|edit|link`, and
+`matcher profiles unpause` (after hard bounces), and `matcher signups list|confirm|purge`."""
 from __future__ import annotations
 
 import json
@@ -30,8 +30,27 @@ def _change(config: Path, profile_id: str, what: str, now: str | None = None) ->
                 changed = accounts.resubscribe(s, profile_id, via="cli", now=when)
         except accounts.AccountError as e:
             fail(str(e))
+        paused = accounts.get_profile(s, profile_id).paused_at is not None
     done = {"enable": "enabled", "unsubscribe": "unsubscribed", "resubscribe": "resubscribed"}[what]
     console.print(Text(f"{done} {profile_id}" if changed else f"{profile_id} was already {done}"))
+    if paused and what != "unsubscribe":
+        console.print(Text(f"{profile_id} is still paused after hard bounces: once its address is fixed, "
+                           f"`matcher profiles unpause {profile_id}` sends it digests again"))
+
+
+@profiles_app.command("unpause")
+def profiles_unpause(profile_id: str, now: str = NowOption, config: Path = ConfigOption) -> None:
+    """Send digests again to an SME paused after hard bounces (fix its address first with `profiles edit`)."""
+    from matcher.store import accounts, session_scope
+
+    cfg = load(config)
+    with session_scope(engine_for(cfg)) as s:
+        try:
+            ended = accounts.unpause(s, profile_id, via="cli", now=parse_now_option(now))
+        except accounts.AccountError as e:
+            fail(str(e))
+    console.print(Text(f"unpaused {profile_id} (it was {ended}); its next digest goes out as usual" if ended
+                       else f"{profile_id} was not paused"))
 
 
 @profiles_app.command("enable")

@@ -126,6 +126,7 @@ def profiles_list(config: Path = ConfigOption, as_json: bool = typer.Option(Fals
     table = Table("id", "name", "email", "regions", "keywords", "state")
     for r in rows:
         state = "unsubscribed" if r.unsubscribed_at else ("enabled" if r.enabled else "disabled")
+        state += ", paused after bounces" if r.paused_at else ""
         table.add_row(r.id, r.name, r.email, ", ".join(r.regions), ", ".join(r.keywords[:4]), state)
     console.print(table)
 

@@ -1,5 +1,5 @@
 """An SME's own account: sign-ups waiting for confirmation (double opt-in), profile edits, unsubscribe and
-re-subscribe, enable and disable, further recipients. The web pages and the CLI both call these.
+re-subscribe, enable and disable, unpause after hard bounces, further recipients. The web pages and the CLI both call these.
 
 Every change is recorded as a ProfileEvent (the champions' desk counts unsubscribes from them). A sign-up makes
 no Profile until its confirmation link is followed, so nothing is matched or sent for it before; unconfirmed
@@ -213,6 +213,24 @@ def set_enabled(session: Session, profile_id: str, enabled: bool, via: str = "cl
     session.add(row)
     event(session, profile_id, "enabled" if enabled else "disabled", via=via, now=now)
     return True
+
+
+def unpause(session: Session, profile_id: str, via: str = "cli", now: datetime | None = None) -> str | None:
+    """Send digests again to an SME that delivery paused after hard bounces (its address fixed, or the mailbox back):
+    clears the pause and the bounce count, so a new hard bounce counts from one again, and records an 'unpaused'
+    event naming the pause it ended. Returns that pause ("paused since ...: why"); None if the SME was not paused
+    (nothing changes). A conditional UPDATE, so a bounce recorded meanwhile is never lost silently."""
+    row = get_profile(session, profile_id)
+    if row.paused_at is None:
+        return None
+    ended = f"paused since {as_utc(row.paused_at):%Y-%m-%d %H:%M} UTC: {row.paused_reason or 'no reason recorded'}"
+    result = session.execute(update(Profile).where(Profile.id == profile_id, Profile.paused_at == row.paused_at)
+                             .values(paused_at=None, paused_reason=None, bounces=0, bouncing_since=None,
+                                     updated_at=now or utcnow()))
+    if not result.rowcount:
+        return None
+    event(session, profile_id, "unpaused", detail=ended, via=via, now=now)
+    return ended
 
 
 def profiles_for_address(session: Session, address: str) -> list[Profile]:

@@ -225,7 +225,7 @@ class Signup(SQLModel, table=True):
 
 class ProfileEvent(SQLModel, table=True):
     """What happened to a profile and when: signed-up, confirmed, edited, unsubscribed, resubscribed, enabled,
-    disabled, recipient-added. The champions' desk counts unsubscribes per week from these."""
+    disabled, unpaused (after hard bounces; detail: the pause it ended), recipient-added. The champions' desk counts unsubscribes per week from these."""
 
     id: int | None = Field(default=None, primary_key=True)
     profile_id: str = Field(index=True, max_length=100)

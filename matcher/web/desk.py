@@ -29,7 +29,7 @@ from matcher.web import champion
 from matcher.web import overview as paged
 from matcher.web.cache import PageCache
 from matcher.web.hardening import SECURITY_HEADERS
-from matcher.web.desk_report import attach_marks, data_version, explain_quiet, totals, trend
+from matcher.web.desk_report import attach_marks, data_version, delivery_note, explain_quiet, totals, trend
 from matcher.web.site import Site
 
 log = logging.getLogger(__name__)
@@ -181,13 +181,15 @@ def routes(site: Site) -> list[Route]:
                 return error
             pid = request.path_params["profile_id"]
             history = champion.sme_history(s, pid, tz) if _plain_id(pid) else None
+            delivery = None
             if history is not None:
                 attach_marks(s, history.weeks)
+                delivery = delivery_note(s, pid)
         if history is None:
             return pages.error(404, "SME not found", "There is no SME profile with that id.")
         person, claim = found
-        return pages.page("sme", folder="champion", request=request, h=history, back_week=back, claim=claim,
-                          champion=person, url=urls(token), marked=request.query_params.get("marked"))
+        return pages.page("sme", folder="champion", request=request, h=history, back_week=back, delivery=delivery,
+                          claim=claim, champion=person, url=urls(token), marked=request.query_params.get("marked"))
 
     def buyers_page(request: Request):
         """Buyers by SME share of their recent awards, from the stored award notices."""

@@ -64,6 +64,21 @@ def paused_reason(profile: Profile) -> str | None:
     return f"paused after bounces since {since:%Y-%m-%d}" + (f": {why}" if why else "")
 
 
+def delivery_note(session: Session, profile_id: str) -> str | None:
+    """For the SME's desk page: its pause after hard bounces while it lasts, else the unpause that ended the last."""
+    profile = session.get(Profile, profile_id)
+    if profile is None:
+        return None
+    if paused := paused_reason(profile):
+        return f"Delivery {paused}. No digest is sent until an admin unpauses it (matcher profiles unpause)."
+    resumed = session.exec(select(ProfileEvent).where(ProfileEvent.profile_id == profile_id, ProfileEvent.kind == "unpaused")
+                           .order_by(col(ProfileEvent.created_at).desc(), col(ProfileEvent.id).desc()).limit(1)).first()
+    if resumed is None:
+        return None
+    return (f"Delivery resumed on {as_utc(resumed.created_at):%d %b %Y %H:%M} UTC (via {resumed.via}), ending a pause "
+            f"after hard bounces ({resumed.detail}).")
+
+
 def _title(session: Session, key: str | None) -> str | None:
     if not key:
         return None
