@@ -40,6 +40,7 @@ from matcher import clock
 from matcher.config import Config, DeliveryConfig
 from matcher.deliver.smtp import Job, Outcome, SmtpEngine, SmtpSettings
 from matcher.deliver.tokens import LinkSigner
+from matcher.digest.batch import Composed, Composer, why_not_sent
 from matcher.digest.build import compose
 from matcher.digest.render import template_env, to_bytes
 from matcher.store import claims
@@ -130,8 +131,8 @@ class SmtpTransport:
 
         once = iter([[job]])
 
-        async def claim(_: int) -> list[Job]:
-            return next(once, [])
+        async def claim(_: int) -> list[Job] | None:
+            return next(once, None)
 
         settings = SmtpSettings(**{**self.settings.__dict__, "connections": 1})
         SmtpEngine(settings).run(claim, ok, finished)
@@ -203,15 +204,7 @@ def _compose_claimed(session: Session, cfg: Config, now: datetime, env: Environm
         if digest is None:
             continue
         profile = session.get(Profile, digest.profile_id)
-        why = None
-        if profile is None:
-            why = "profile removed"
-        elif not profile.enabled:
-            why = "profile disabled"
-        elif profile.unsubscribed_at is not None:
-            why = "profile unsubscribed"
-        elif profile.paused_at is not None:
-            why = f"profile paused ({profile.paused_reason})"
+        why = why_not_sent(profile)
         if why:
             claims.skip(session, digest_id, token, f"{why} before the digest was sent")
             result.outcomes["skipped"] += 1
@@ -301,6 +294,7 @@ def _deliver_one_by_one(session: Session, cfg: Config, now: datetime, transport:
 
 
 _CLOSE = object()
+COMPOSE_CHUNK = 4  # digests composed between two turns of the sending loop
 
 
 class StoreWriter:
@@ -371,18 +365,36 @@ def _deliver_smtp(engine: Engine, cfg: Config, now: datetime, transport: SmtpTra
     writer = StoreWriter(engine)
     max_attempts = cfg.digest.max_attempts
     max_bounces = cfg.delivery.max_hard_bounces
+    composer = Composer(cfg, now, env, signer)
 
-    def claim_and_compose(session: Session, n: int) -> list[Job]:
-        ids = _claim(session, week, n, token, lease, result)
+    def recorded(c: Composed) -> Job | None:
+        """A composed digest as a Job; one skipped or that could not be composed is recorded as such."""
+        if c.skip:
+            writer.submit(lambda s: claims.skip(s, c.digest_id, token, f"{c.skip} before the digest was sent"))
+            result.outcomes["skipped"] += 1
+            return None
+        if c.error:
+            writer.submit(lambda s: claims.mark_failed(s, c.digest_id, token, c.error or "", max_attempts))
+            result.outcomes["failed"] += 1
+            result.errors.append((c.profile_id, c.error))
+            return None
+        return Job(digest_id=c.digest_id, profile_id=c.profile_id, sender=c.sender, recipients=list(c.recipients),
+                   data=c.data, extra={"bouncing": c.bouncing})
+
+    async def claim(n: int) -> list[Job] | None:
+        """Claims are made by the store's thread; the claimed digests are composed here, on the sending loop's
+        own thread, a few at a time, so the connections go on sending (and the store on committing) between
+        them, and no second thread fights this one for the interpreter."""
+        ids = await writer.call(lambda s: _claim(s, week, n, token, lease, result), alone=True)
+        if not ids:
+            return None
         jobs = []
-        for c in _compose_claimed(session, cfg, now, env, signer, ids, token, result):
-            jobs.append(Job(digest_id=c.digest.id, profile_id=c.digest.profile_id,  # type: ignore[arg-type]
-                            sender=_sender(c.message), recipients=_recipients(c.message), data=to_bytes(c.message),
-                            extra={"bouncing": bool(c.profile.bounces)}))
+        for start in range(0, len(ids), COMPOSE_CHUNK):
+            with Session(engine, expire_on_commit=False) as reading:
+                composed = composer.compose(reading, ids[start:start + COMPOSE_CHUNK])
+            jobs += [j for j in map(recorded, composed) if j is not None]
+            await asyncio.sleep(0)
         return jobs
-
-    async def claim(n: int) -> list[Job]:
-        return await writer.call(lambda s: claim_and_compose(s, n), alone=True)
 
     async def handover(job: Job) -> bool:
         return await writer.call(lambda s: claims.mark_handover(s, job.digest_id, token, lease))

@@ -274,13 +274,14 @@ class RunSummary:
 
 
 class SmtpEngine:
-    """Sends jobs from `claim(n)` over `connections` SMTP connections until there are none left, the breaker
-    trips or `stop` is set. All I/O on one asyncio loop; the callbacks may hand work to a thread."""
+    """Sends jobs from `claim(n)` over `connections` SMTP connections until there are none left (claim returns
+    None; an empty list only says that batch had nothing to send), the breaker trips or `stop` is set. All I/O
+    on one asyncio loop; the callbacks may hand work to a thread."""
 
     def __init__(self, settings: SmtpSettings) -> None:
         self.s = settings
 
-    def run(self, claim: Callable[[int], Awaitable[list[Job]]], handover: Callable[[Job], Awaitable[bool]],
+    def run(self, claim: Callable[[int], Awaitable[list[Job] | None]], handover: Callable[[Job], Awaitable[bool]],
             finished: Callable[[Job, Outcome, str | None], Awaitable[None]],
             stop: threading.Event | None = None) -> RunSummary:
         return asyncio.run(self.run_async(claim, handover, finished, stop))
@@ -305,11 +306,11 @@ class SmtpEngine:
         async def producer() -> None:
             try:
                 while not halted() and not state["exhausted"]:
-                    if len(pending) < batch // 2:
-                        jobs = await claim(batch)
-                        if not jobs:
+                    if len(pending) < batch:  # claimed a little at a time, so composing never starves the sends
+                        jobs = await claim(batch // 2)
+                        if jobs is None:
                             state["exhausted"] = True
-                        pending.extend(jobs)
+                        pending.extend(jobs or [])
                         wake.set()
                     else:
                         wake.clear()

@@ -86,6 +86,21 @@ class _IssuedAtSigner(TimestampSigner):
     def get_timestamp(self) -> int:
         return self._issued_at if self._issued_at is not None else super().get_timestamp()
 
+    def derive_key(self, secret_key: str | bytes | None = None) -> bytes:
+        """The signer's derived key, worked out once per (key, salt) rather than for every token."""
+        if secret_key is not None:
+            return super().derive_key(secret_key)
+        cache_key = (self.secret_keys[-1], self.salt, self.key_derivation, self.digest_method)
+        derived = _DERIVED.get(cache_key)
+        if derived is None:
+            if len(_DERIVED) > 256:
+                _DERIVED.clear()
+            derived = _DERIVED[cache_key] = super().derive_key()
+        return derived
+
+
+_DERIVED: dict[tuple, bytes] = {}
+
 
 def _now(now: datetime | None) -> datetime:
     return now or datetime.now(UTC)
@@ -96,6 +111,7 @@ class LinkSigner:
 
     def __init__(self, key: str, public_base_url: str, signup_hours: int = DEFAULT_SIGNUP_HOURS) -> None:
         self._key = key
+        self._serializers: dict[tuple[str, int], URLSafeTimedSerializer] = {}
         self.base_url = public_base_url.rstrip("/")
         self.lifetimes = dict(PURPOSES)
         for purpose in ("confirm", "pending", "recipient"):
@@ -112,8 +128,13 @@ class LinkSigner:
     def make(self, purpose: str, claim: dict, now: datetime | None = None) -> str:
         if purpose not in PURPOSES:
             raise ValueError(f"unknown token purpose {purpose!r}")
-        serializer = URLSafeTimedSerializer(self._key, salt=f"matcher.{purpose}.v2", signer=_IssuedAtSigner,
-                                            signer_kwargs={"issued_at": int(_now(now).timestamp())})
+        issued_at = int(_now(now).timestamp())
+        serializer = self._serializers.get((purpose, issued_at))
+        if serializer is None:  # one per purpose and second: a digest run makes thousands of tokens
+            if len(self._serializers) > 64:
+                self._serializers.clear()
+            serializer = self._serializers[(purpose, issued_at)] = URLSafeTimedSerializer(
+                self._key, salt=f"matcher.{purpose}.v2", signer=_IssuedAtSigner, signer_kwargs={"issued_at": issued_at})
         return serializer.dumps(claim)
 
     def read(self, purpose: str, token: str, now: datetime | None = None) -> tuple[dict, datetime]:

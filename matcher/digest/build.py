@@ -241,10 +241,13 @@ def stored_cpv_labels(session) -> dict[str, str]:  # noqa: ANN001
 
 
 def make_view(cfg: Config, profile: Profile, week: str, rows: list[tuple[Match, Notice]], now: datetime,
-              signer: LinkSigner, buyers: BuyerIndex | None = None, cpv_labels: dict[str, str] | None = None) -> DigestView:
-    """The digest as the templates see it: open for bids first, then coming up, each best first."""
+              signer: LinkSigner, buyers: BuyerIndex | None = None, cpv_labels: dict[str, str] | None = None,
+              facts: dict[str, dict] | None = None) -> DigestView:
+    """The digest as the templates see it: open for bids first, then coming up, each best first. `facts`:
+    render.notice_facts by notice key, when the caller keeps them for many digests."""
     start = clock.week_start(week)
-    items = quote_once([make_item(m, n, cfg, now, signer, buyers, cpv_labels) for m, n in rows])
+    facts = facts or {}
+    items = quote_once([make_item(m, n, cfg, now, signer, buyers, cpv_labels, facts.get(n.key)) for m, n in rows])
     items.sort(key=lambda i: i.group != "open")  # stable: each group keeps its best-first order
     return DigestView(
         profile_id=profile.id,

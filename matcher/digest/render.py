@@ -28,6 +28,7 @@ from matcher.digest.items import (
 )
 from matcher.match.explain import strength_label
 from matcher.deliver.tokens import LinkSigner
+from matcher.digest.wire import HeaderCache, digest_bytes
 
 LICENCE = "Contains public sector information licensed under the Open Government Licence v3.0."
 # an installed copy carries them inside the package (matcher/templates: setup.py maps them there); a checkout
@@ -234,36 +235,45 @@ def labelled(entries: list[str], labels: dict[str, str] | None) -> list[str]:
     return out
 
 
-def make_item(match: Match, notice: Notice, cfg: Config, now: datetime, signer: LinkSigner,
-              buyers: Any = None, cpv_labels: dict[str, str] | None = None) -> DigestItem:
-    """One item; `buyers` (a buyers.BuyerIndex) gives the buyer's award record, or None to leave it out;
-    `cpv_labels` names CPV codes the explanation lists bare."""
-    why = match.explanation if isinstance(match.explanation, dict) else {}
+def notice_facts(notice: Notice, cfg: Config, now: datetime, signer: LinkSigner, buyers: Any = None) -> dict[str, Any]:
+    """What an item says that depends on its notice alone (and on the run's `now`, config and award index):
+    the same for every SME sent that notice, so a run of many digests works it out once per notice."""
     group = group_of(notice)
-    challenge = explanation_text(why.get("challenge")) or challenge_of(notice)
-    if challenge and why.get("any_sector") is True:
-        challenge += "; listed because you asked for challenges in any sector"
     when, soon = when_text(notice, group, cfg, now)
-    caps = explanation_strings(why.get("capabilities"))
     record = None
     if buyers is not None:
         from matcher.digest.buyers import buyer_of
 
         bid, _ = buyer_of(notice.raw or {})
         record = buyers.line_for(bid, notice.buyer)
-    lots = lots_of(notice)
     has_deadline = notice.closes_at is not None or (group == COMING_UP and getattr(notice, "engagement_deadline", None))
+    return {
+        "notice_key": notice.key, "title": notice.title, "url": safe_url(notice.url),
+        "buyer": explanation_text(notice.buyer), "value": value_text(notice, format_money),
+        "closes": format_when(notice.closes_at, cfg.digest.timezone) if notice.closes_at else None,
+        "closing_soon": soon, "sme_suitable": bool(notice.sme_suitable), "vcse_suitable": bool(notice.vcse_suitable),
+        "source": notice.source, "group": group, "when": when, "places": place_of(notice),
+        "portals": portals_of(notice, safe_url), "marks": marks_of(notice), "lot_count": len(lots_of(notice)),
+        "buyer_record": record, "calendar_url": signer.calendar_url(notice.key) if has_deadline else None,
+        "challenge": challenge_of(notice),
+    }
+
+
+def make_item(match: Match, notice: Notice, cfg: Config, now: datetime, signer: LinkSigner,
+              buyers: Any = None, cpv_labels: dict[str, str] | None = None,
+              facts: dict[str, Any] | None = None) -> DigestItem:
+    """One item; `buyers` (a buyers.BuyerIndex) gives the buyer's award record, or None to leave it out;
+    `cpv_labels` names CPV codes the explanation lists bare; `facts`: notice_facts() of this notice, if the
+    caller keeps them (they are the same for every SME)."""
+    facts = facts if facts is not None else notice_facts(notice, cfg, now, signer, buyers)
+    why = match.explanation if isinstance(match.explanation, dict) else {}
+    challenge = explanation_text(why.get("challenge")) or facts["challenge"]
+    if challenge and why.get("any_sector") is True:
+        challenge += "; listed because you asked for challenges in any sector"
+    caps = explanation_strings(why.get("capabilities"))
+    shared = {k: v for k, v in facts.items() if k != "challenge"}
     return DigestItem(
-        notice_key=notice.key,
-        title=notice.title,
-        url=safe_url(notice.url),
-        buyer=explanation_text(notice.buyer),
-        value=value_text(notice, format_money),
-        closes=format_when(notice.closes_at, cfg.digest.timezone) if notice.closes_at else None,
-        closing_soon=soon,
-        sme_suitable=bool(notice.sme_suitable),
-        vcse_suitable=bool(notice.vcse_suitable),
-        source=notice.source,
+        **shared | {"places": list(facts["places"]), "portals": list(facts["portals"]), "marks": list(facts["marks"])},
         score=float(match.score),
         summary=explanation_text(why.get("summary")),
         capabilities=caps,
@@ -272,16 +282,8 @@ def make_item(match: Match, notice: Notice, cfg: Config, now: datetime, signer: 
         evidence=explanation_text(why.get("evidence")),
         feedback_url=signer.feedback_url(match.profile_id, notice.key, "not-relevant"),
         relevant_url=signer.feedback_url(match.profile_id, notice.key, "relevant"),
-        group=group,
         kind=kind_of(notice, challenge),
-        when=when,
-        places=place_of(notice),
-        portals=portals_of(notice, safe_url),
-        marks=marks_of(notice),
         lots=explanation_strings(why.get("lots"), limit=5),
-        lot_count=len(lots),
-        buyer_record=record,
-        calendar_url=signer.calendar_url(notice.key) if has_deadline else None,
         why=Why(
             strength=strength_label(float(match.score)),
             capability=caps[0] if caps else None,
@@ -350,11 +352,8 @@ def short(text: str, limit: int) -> str:
     return (head[: head.rfind(" ")] if head.rfind(" ") > limit // 2 else head).rstrip(" ,;:") + "\u2026"
 
 
-def build_message(
-    env: Environment, cfg: Config, view: DigestView, profile: Profile, message_id: str, now: datetime
-) -> EmailMessage:
-    """The multipart/alternative email for one digest, headers included: under MAX_EMAIL_BYTES whatever the
-    profile and notices say (the lowest-ranked items are left out, and the email says how many)."""
+def _prepare(view: DigestView) -> None:
+    """Names and phrases cut to what an email shows (the same for both ways of building the message)."""
     view.profile_name = short(" ".join(view.profile_name.split()), MAX_NAME_CHARS)
     if view.common_capability and len(view.common_capability) > MAX_PHRASE_CHARS:
         view.common_capability = None
@@ -362,6 +361,14 @@ def build_message(
         if item.why and item.why.capability and len(item.why.capability) > MAX_PHRASE_CHARS:
             item.why.capability = None
         item.lots = [short(t, 200) for t in item.lots]
+
+
+def build_message(
+    env: Environment, cfg: Config, view: DigestView, profile: Profile, message_id: str, now: datetime
+) -> EmailMessage:
+    """The multipart/alternative email for one digest, headers included: under MAX_EMAIL_BYTES whatever the
+    profile and notices say (the lowest-ranked items are left out, and the email says how many)."""
+    _prepare(view)
     msg, bound = _message(env, cfg, view, profile, message_id, now)
     if bound <= MAX_EMAIL_BYTES:  # far under: no need to encode it once more just to measure it
         return msg
@@ -370,6 +377,18 @@ def build_message(
         view.items, view.omitted = view.items[:-drop], view.omitted + drop
         msg, _ = _message(env, cfg, view, profile, message_id, now)
     return msg
+
+
+def build_wire(env: Environment, cfg: Config, view: DigestView, profile: Profile, message_id: str, now: datetime,
+               cache: HeaderCache) -> bytes:
+    """build_message() then to_bytes(), the same bytes (but for the random boundary), made directly
+    (matcher.digest.wire). A message that may be near MAX_EMAIL_BYTES takes build_message's way."""
+    _prepare(view)
+    text, html = _render(env, view)
+    if _encoded_bound(text, html) > MAX_EMAIL_BYTES:
+        return to_bytes(build_message(env, cfg, view, profile, message_id, now))
+    lines = [cache.fold(name, value, shared) for name, value, shared in _headers(cfg, view, profile, message_id, now)]
+    return digest_bytes(lines, text, html, cache)
 
 
 def _encoded_bound(*parts: str) -> int:
@@ -383,21 +402,32 @@ def _encoded_bound(*parts: str) -> int:
     return total
 
 
+def _render(env: Environment, view: DigestView) -> tuple[str, str]:
+    return env.get_template("digest.txt").render(d=view), env.get_template("digest.html").render(d=view)
+
+
+def _headers(cfg: Config, view: DigestView, profile: Profile, message_id: str, now: datetime) -> list[tuple[str, Any, bool]]:
+    """(name, value, shared by the digests of a run) for each header, in order."""
+    return [
+        ("From", cfg.digest.from_address, True),
+        ("To", recipients(profile), False),
+        ("Subject", subject_for(cfg, view.week), True),
+        ("Date", format_datetime(now), True),
+        ("Message-ID", message_id, False),
+        ("List-Unsubscribe", f"<{view.unsubscribe_url}>", False),
+        ("List-Unsubscribe-Post", "List-Unsubscribe=One-Click", True),
+        ("Auto-Submitted", "auto-generated", True),
+    ]
+
+
 def _message(
     env: Environment, cfg: Config, view: DigestView, profile: Profile, message_id: str, now: datetime
 ) -> tuple[EmailMessage, int]:
     """The message, and an upper bound on its size on the wire."""
-    text = env.get_template("digest.txt").render(d=view)
-    html = env.get_template("digest.html").render(d=view)
+    text, html = _render(env, view)
     msg = EmailMessage()
-    msg["From"] = cfg.digest.from_address
-    msg["To"] = recipients(profile)
-    msg["Subject"] = subject_for(cfg, view.week)
-    msg["Date"] = format_datetime(now)
-    msg["Message-ID"] = message_id
-    msg["List-Unsubscribe"] = f"<{view.unsubscribe_url}>"
-    msg["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
-    msg["Auto-Submitted"] = "auto-generated"
+    for name, value, _ in _headers(cfg, view, profile, message_id, now):
+        msg[name] = value
     msg.set_content(text, cte="quoted-printable")
     msg.add_alternative(html, subtype="html", cte="quoted-printable")
     return msg, _encoded_bound(text, html)
