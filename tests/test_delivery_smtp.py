@@ -126,3 +126,24 @@ def test_an_sme_who_unsubscribes_after_the_build_is_skipped_not_sent(tmp_path):
     assert report.delivery.outcomes == {"skipped": 1}
     d = _states(engine)["acme"]
     assert d.state == "skipped" and "unsubscribed" in d.last_error
+
+
+def test_a_whole_claim_batch_of_skipped_digests_does_not_end_the_run_before_the_ones_after_it(tmp_path):
+    from matcher.digest.build import build_digests
+    from matcher.deliver.send import deliver_digests
+
+    with smtp_server() as (server, port):
+        cfg = _smtp_config(tmp_path, port)
+        engine = store_for(cfg)
+        pids = [f"sme{i:02d}" for i in range(60)]
+        _seed(engine, pids)
+        with session_scope(engine) as s:
+            build_digests(s, cfg, NOW)
+            for pid in pids[:45]:  # more than any one claim batch: they leave after their digests were built
+                s.get(Profile, pid).enabled = False
+        with session_scope(engine) as s:
+            result = deliver_digests(s, cfg, NOW)
+
+    assert result.outcomes == {"skipped": 45, "sent": 15}
+    assert sorted(r[0] for r in server.recipients) == [f"{pid}@example.org" for pid in pids[45:]]
+    assert {d.state for pid, d in _states(engine).items() if pid in pids[:45]} == {"skipped"}
