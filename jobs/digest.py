@@ -1,4 +1,5 @@
-"""The weekly digest job: build this week's digests, then deliver the pending ones. Safe to run again."""
+"""The digest job: build this period's digests (this week's for weekly SMEs, today's for daily ones), then deliver
+the pending ones. Safe to run again."""
 from __future__ import annotations
 
 import threading
@@ -10,11 +11,12 @@ from matcher.config import Config
 from matcher.deliver.send import Transport
 from matcher.deliver.reminders import ReminderResult, send_reminders
 from matcher.deliver.week import DigestJobReport, send_week
+from matcher.period import Cadence
 
 
 def digest_job(cfg: Config, engine: Engine, now: datetime, transport: Transport | None = None,
-               stop: threading.Event | None = None) -> DigestJobReport:
-    return send_week(cfg, engine, now, transport=transport, stop=stop)
+               stop: threading.Event | None = None, cadence: Cadence = "weekly") -> DigestJobReport:
+    return send_week(cfg, engine, now, transport=transport, stop=stop, cadence=cadence)
 
 
 def reminder_job(cfg: Config, engine: Engine, now: datetime, transport: Transport | None = None) -> ReminderResult:

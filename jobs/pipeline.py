@@ -1,5 +1,5 @@
-"""The weekly job (match, then digest) and one whole pass (poll, match, digest), as the scheduler and
-`matcher run --once` call them."""
+"""The weekly job and the daily job (match, then digest, each for the SMEs of its cadence) and one whole pass
+(poll, match, digest), as the scheduler and `matcher run --once` call them."""
 from __future__ import annotations
 
 from datetime import datetime
@@ -13,6 +13,10 @@ from matcher.pipeline import PipelineReport
 
 def weekly_job(cfg: Config, engine: Engine, now: datetime) -> PipelineReport:
     return pipeline.weekly(cfg, engine, now)
+
+
+def daily_job(cfg: Config, engine: Engine, now: datetime) -> PipelineReport:
+    return pipeline.daily(cfg, engine, now)
 
 
 def run_once(cfg: Config, engine: Engine, now: datetime) -> PipelineReport:

@@ -1,4 +1,5 @@
-"""APScheduler set-up: the poll interval, the weekly digest and the retry of undelivered digests from config; clean stop on SIGTERM or Ctrl-C."""
+"""APScheduler set-up: the poll interval, the weekly digest (weekly SMEs), the daily digest (daily SMEs, every day at
+the same time) and the retry of undelivered digests from config; clean stop on SIGTERM or Ctrl-C."""
 from __future__ import annotations
 
 import logging
@@ -21,7 +22,7 @@ log = logging.getLogger(__name__)
 
 
 def build_scheduler(cfg: Config, engine: Engine, clock: Callable[[], datetime] = utc_now) -> BackgroundScheduler:
-    from jobs.pipeline import weekly_job
+    from jobs.pipeline import daily_job, weekly_job
     from jobs.poll import poll_job
     from matcher.deliver.week import retry_undelivered
 
@@ -42,16 +43,27 @@ def build_scheduler(cfg: Config, engine: Engine, clock: Callable[[], datetime] =
         id="poll", name="poll every source", next_run_time=datetime.now(scheduler.timezone),
     )
     t = cfg.digest.time
+    one_at_a_time = threading.Lock()  # on the weekly day both runs are due at once: one after the other
+
+    def serial(job: Callable, *args: object) -> object:
+        with one_at_a_time:
+            return job(*args)
+
     scheduler.add_job(
-        lambda: weekly_job(cfg, engine, clock()),
+        lambda: serial(weekly_job, cfg, engine, clock()),
         CronTrigger(day_of_week=cfg.digest.weekday, hour=t.hour, minute=t.minute, second=t.second, timezone=tz),
         id="weekly-digest", name="match and send the weekly digests",
     )
-    # a digest that failed, or that a killed sender left 'sending' past its lease, is retried within the week
+    scheduler.add_job(
+        lambda: serial(daily_job, cfg, engine, clock()),
+        CronTrigger(hour=t.hour, minute=t.minute, second=t.second, timezone=tz),
+        id="daily-digest", name="match and send the daily digests (new notices only)",
+    )
+    # a digest that failed, or that a killed sender left 'sending' past its lease, is retried within its period
     scheduler.add_job(
         lambda: retry_undelivered(cfg, engine, clock()),
         IntervalTrigger(minutes=cfg.scheduler.poll_every_minutes, timezone=tz),
-        id="retry-delivery", name="send this week's undelivered digests",
+        id="retry-delivery", name="send this week's and today's undelivered digests",
     )
     from jobs.digest import reminder_job
 

@@ -185,6 +185,7 @@ class DigestConfig(_Section):
     reminder_days: int = Field(3, ge=0, le=60, description="remind an SME this many days before a listed item closes (0 = no reminders)")
     from_address: str = "SME Opportunity Matcher <alerts@matcher.invalid>"
     subject: str = "Your public-sector opportunities for the week of {week_start}"
+    daily_subject: str = Field("Your new public-sector opportunities for {day}", description="daily SMEs' subject")
     public_base_url: str = Field("http://127.0.0.1:8080", description="where the unsubscribe/feedback links point")
     max_attempts: int = Field(5, ge=1, le=50)
 

@@ -4,6 +4,10 @@ as Match rows. The I/O shell around the pure matcher in match/; jobs/match.py sc
 Loads from the store (load_week: profiles, candidates, what was sent, the SMEs' verdicts), embeds through the
 vector cache, ranks with the pure matcher (choose), writes. Re-running for the same week replaces that week's
 Match rows not yet attached to a digest. `matcher preview` (quality/preview.py) runs the same load_week and choose without writing.
+
+Daily SMEs (cadence 'daily', matcher.period) are matched by the daily run only, each against the notices first seen
+since its previous digest's cut-off (load_days); the weekly run matches weekly SMEs only. Each run stores its `now`
+as the SMEs' cut-off (WeekOutcome.seen_until). A daily SME whose digest of the day is built is left as it is.
 """
 from __future__ import annotations
 
@@ -20,7 +24,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
 from matcher.progress import Progress
-from matcher import clock
+from matcher.period import Cadence, Period, period_of
 from matcher.config import Config, MatchingConfig
 from matcher.embed import Embedder, cached_embed, matching_vectors
 from matcher.store.feedback import verdicts_for
@@ -32,9 +36,10 @@ from matcher.match.feedback import aligned, verdict_vectors
 from matcher.match.filters import ProfileFilter
 from matcher.match.texts import capability_phrases, evidence_candidates
 from matcher.store.models import Digest, Match, Notice, WeekOutcome, utcnow
+from matcher.store.periods import daily_since
 from matcher.store.profiles import active_profiles, to_spec
 from matcher.schema import NoticeRecord, ProfileSpec
-from matcher.store import session_scope
+from matcher.store import as_utc, session_scope
 
 log = logging.getLogger(__name__)
 progress_log = logging.getLogger("matcher.progress")
@@ -52,29 +57,48 @@ class MatchReport:
     per_profile: dict[str, int] = field(default_factory=dict)
     excluded: Counter = field(default_factory=Counter)  # why candidates were filtered out, summed over SMEs
     errors: list[str] = field(default_factory=list)
+    cadence: Cadence | None = "weekly"  # None: SMEs of every cadence (`matcher preview` looks at a week of all)
+    settled: int = 0  # daily SMEs whose digest of the day was already built (left as they are)
 
     def __str__(self) -> str:
-        return (f"{self.week}: {self.written} match(es) for {self.profiles} SME(s) from {self.candidates} candidate "
-                f"notice(s); {self.embedded} text(s) embedded" + (f"; {len(self.errors)} error(s)" if self.errors else ""))
+        daily, new = (" daily", " new") if self.cadence == "daily" else ("", "")
+        return (f"{self.week}: {self.written} match(es) for {self.profiles}{daily} SME(s) from {self.candidates}"
+                f"{new} candidate notice(s); {self.embedded} text(s) embedded"
+                + (f"; {self.settled} already had the day's digest" if self.settled else "")
+                + (f"; {len(self.errors)} error(s)" if self.errors else ""))
 
 
 def notice_record(row: Notice) -> NoticeRecord:
     return NoticeRecord.model_validate(row.model_dump(exclude=_BOOKKEEPING))
 
 
+def _open_notices(now: datetime, min_days: int):  # noqa: ANN202
+    cutoff = now + timedelta(days=min_days)
+    return select(Notice).where(or_(col(Notice.closes_at).is_(None), col(Notice.closes_at) >= cutoff)).order_by(Notice.key)
+
+
 def candidate_notices(session: Session, now: datetime, min_days: int) -> list[NoticeRecord]:
     """Notices still open long enough (or with no closing date); the pure filters do the rest."""
-    cutoff = now + timedelta(days=min_days)
-    stmt = select(Notice).where(or_(col(Notice.closes_at).is_(None), col(Notice.closes_at) >= cutoff)).order_by(Notice.key)
-    return [notice_record(r) for r in session.exec(stmt)]
+    return [notice_record(r) for r in session.exec(_open_notices(now, min_days))]
 
 
-def sent_before(session: Session, week: str, profile_ids: Sequence[str]) -> dict[str, set[str]]:
-    """Per SME, the notices already sent in a digest of an earlier week."""
+def new_notices(session: Session, now: datetime, min_days: int, seen_after: datetime) -> list[tuple[NoticeRecord, datetime]]:
+    """Open candidates first seen after `seen_after`, with when each was first seen (no upper bound: one stored
+    while this run reads is new again to the next run, unless it is sent by then)."""
+    stmt = _open_notices(now, min_days).where(col(Notice.first_seen) > seen_after)
+    return [(notice_record(r), as_utc(r.first_seen)) for r in session.exec(stmt)]
+
+
+ON_ITS_WAY = ("sent", "sending", "created", "failed")  # a daily SME's run skips these digests' items too
+
+
+def sent_before(session: Session, week: str, profile_ids: Sequence[str],
+                states: Sequence[str] = ("sent",)) -> dict[str, set[str]]:
+    """Per SME, the notices already sent (or in `states`) in a digest of another period (of either cadence)."""
     stmt = (
         select(Match.profile_id, Match.notice_key)
         .join(Digest, col(Digest.id) == Match.digest_id)
-        .where(Digest.state == "sent", col(Digest.week) < week, col(Match.profile_id).in_(profile_ids))
+        .where(col(Digest.state).in_(states), col(Digest.week) != week, col(Match.profile_id).in_(profile_ids))
     )
     out: dict[str, set[str]] = {}
     for pid, key in session.exec(stmt):
@@ -93,11 +117,15 @@ def attached_this_week(session: Session, week: str, profile_ids: Sequence[str]) 
 
 
 def _load_profiles(session: Session, profile_ids: Sequence[str] | None, report: MatchReport) -> list[ProfileSpec]:
-    rows = active_profiles(session)
+    every = active_profiles(session)
+    rows = every if report.cadence is None else [r for r in every if (r.cadence or "weekly") == report.cadence]
     if profile_ids is not None:
         wanted = set(profile_ids)
-        missing = wanted - {r.id for r in rows}
+        other = {r.id: r.cadence for r in every if r.id in wanted} | {r.id: report.cadence for r in rows}
+        missing = wanted - set(other)
         report.errors += [f"profile {pid}: not found, disabled or unsubscribed" for pid in sorted(missing)]
+        report.errors += [f"profile {pid}: gets {c} digests (match it with --cadence {c})"
+                          for pid, c in sorted(other.items()) if c != report.cadence]
         rows = [r for r in rows if r.id in wanted]
     specs = []
     for r in rows:
@@ -159,6 +187,32 @@ def load_week(session: Session, cfg: Config, now: datetime, profile_ids: Sequenc
     return WeekInputs(report.week, profiles, notices, skip, judged_notices(session, ids))
 
 
+def load_days(session: Session, cfg: Config, now: datetime, profile_ids: Sequence[str] | None, report: MatchReport,
+              period: Period) -> list[WeekInputs]:
+    """The daily run's inputs: daily SMEs without the day's digest, grouped by the cut-off of their previous
+    digest, each group with the candidates first seen since it (new to them); reads only."""
+    profiles = _load_profiles(session, profile_ids, report)
+    built = set(session.exec(select(Digest.profile_id).where(Digest.week == report.week)))
+    report.settled = sum(1 for p in profiles if p.id in built)
+    profiles = [p for p in profiles if p.id not in built]
+    if not profiles:
+        return []
+    ids = [p.id for p in profiles]
+    since = daily_since(session, ids, period, now, cfg.digest.timezone)
+    seen = new_notices(session, now, cfg.matching.min_days_to_close, min(since.values()))
+    skip = sent_before(session, report.week, ids, ON_ITS_WAY)  # an unsent one is carried over if it never goes
+    judged = judged_notices(session, ids)
+    groups: dict[datetime, list[ProfileSpec]] = {}
+    for p in profiles:
+        groups.setdefault(since[p.id], []).append(p)
+    out = []
+    for cut, members in sorted(groups.items()):
+        notices = [n for n, first in seen if first > cut]
+        out.append(WeekInputs(report.week, members, notices, {p.id: skip[p.id] for p in members if p.id in skip},
+                              {p.id: judged[p.id] for p in members if p.id in judged}))
+    return out
+
+
 def week_vectors(inputs: WeekInputs, encode: Callable[[list[str]], np.ndarray]) -> WeekVectors:
     profile_vecs, notice_vecs = matching_vectors(encode, inputs.profiles, inputs.notices)
     return WeekVectors(profile_vecs, notice_vecs, verdict_vectors(encode, inputs.judged))
@@ -205,14 +259,20 @@ def any_sector_challenges(inputs: WeekInputs, vectors: WeekVectors, mcfg: Matchi
 
 def match_week(
     cfg: Config, engine: Engine, now: datetime, profile_ids: Sequence[str] | None = None, embedder: Embedder | None = None,
+    cadence: Cadence = "weekly",
 ) -> MatchReport:
-    """Rank and store this week's matches for every active SME (or only `profile_ids`), using their feedback."""
-    report = MatchReport(week=clock.week_of(now, cfg.digest.timezone))
+    """Rank and store this period's matches for every active SME of `cadence` (or only `profile_ids`), using their
+    feedback: weekly SMEs against this week's candidates, daily ones against what is new to each (load_days)."""
+    period = period_of(now, cadence, cfg.digest.timezone)
+    report = MatchReport(week=period.label, cadence=cadence)
     embedder = embedder or Embedder(cfg.embedding)
     with session_scope(engine) as s:
-        inputs = load_week(s, cfg, now, profile_ids, report)
-    ids = [p.id for p in inputs.profiles]
-    report.profiles, report.candidates = len(inputs.profiles), len(inputs.notices)
+        groups = (load_days(s, cfg, now, profile_ids, report, period) if cadence == "daily"
+                  else [load_week(s, cfg, now, profile_ids, report)])
+    every = [p for inputs in groups for p in inputs.profiles]
+    ids = [p.id for p in every]
+    report.profiles = len(every)
+    report.candidates = len({n.key for inputs in groups for n in inputs.notices})
 
     def encode(texts: list[str]) -> np.ndarray:
         with session_scope(engine) as s:
@@ -220,20 +280,24 @@ def match_week(
         report.embedded += new
         return vecs
 
-    chosen: dict[str, list] = {p.id: [] for p in inputs.profiles}
+    chosen: dict[str, list] = {p.id: [] for p in every}
     rows: list[dict] = []
     outcomes = {p.id: {"profile_id": p.id, "week": report.week, "matched": 0, "best_score": None,
-                       "best_notice_key": None, "error": None} for p in inputs.profiles}
-    if inputs.profiles and inputs.notices:
+                       "best_notice_key": None, "error": None, "seen_until": now} for p in every}
+    for inputs in groups:
+        if not (inputs.profiles and inputs.notices):
+            continue
         vectors = week_vectors(inputs, encode)
         with Progress("match: scoring", total=len(inputs.profiles), unit="SME") as scoring:
             result, picked = choose(inputs, vectors, cfg.matching, now, on_chunk=scoring.step)
+        mine: dict[str, list] = {}
         for pv, ranking in zip(vectors.profiles, result.rankings):
             report.excluded.update(ranking.excluded)
-            chosen[ranking.profile.id] = [(item, pv) for item in picked[ranking.profile.id]]
-        with Progress("match: explaining", total=len(chosen), unit="SME") as progress:
-            rows = _explained_rows(chosen, inputs.profiles, inputs.notices, vectors.notices, result, result.idf(),
-                                   encode, cfg, report.week, progress)
+            mine[ranking.profile.id] = [(item, pv) for item in picked[ranking.profile.id]]
+        chosen.update(mine)
+        with Progress("match: explaining", total=len(mine), unit="SME") as progress:
+            rows += _explained_rows(mine, inputs.profiles, inputs.notices, vectors.notices, result, result.idf(),
+                                    encode, cfg, report.week, progress)
         _note_outcomes(outcomes, result)
     with session_scope(engine) as s:
         for start in range(0, len(ids), _IN_CHUNK):

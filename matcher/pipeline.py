@@ -1,5 +1,5 @@
 """The steps in order: poll -> match -> digest (build, then deliver) -> deadline reminders. Each step lives in its own package; this only
-runs them in sequence, for the weekly job, `matcher run --once` and the demo."""
+runs them in sequence, for the weekly job (weekly SMEs), the daily job (daily SMEs), `matcher run --once` and the demo."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -24,15 +24,28 @@ class PipelineReport:
     digest: Any = None
     reminders: Any = None
     errors: list[str] = field(default_factory=list)
+    daily_match: Any = None  # the daily SMEs' run (run_once does both)
+    daily_digest: Any = None
 
 
 def weekly(cfg: Config, engine: Engine, now: datetime) -> PipelineReport:
-    """Match this week's notices, then build and send the digests."""
+    """Match this week's notices for the weekly SMEs, then build and send their digests."""
     report = PipelineReport()
     with session_scope(engine) as s:  # unconfirmed web sign-ups past their expiry are deleted
         purge_expired(s, now)
     report.match = match_week(cfg, engine, now)
     report.digest = send_week(cfg, engine, now)
+    return report
+
+
+def daily(cfg: Config, engine: Engine, now: datetime) -> PipelineReport:
+    """Match what is new to each daily SME, then build and send today's daily digests (none on a day with
+    nothing new)."""
+    report = PipelineReport()
+    with session_scope(engine) as s:
+        purge_expired(s, now)
+    report.match = match_week(cfg, engine, now, cadence="daily")
+    report.digest = send_week(cfg, engine, now, cadence="daily")
     return report
 
 
@@ -42,5 +55,7 @@ def run_once(cfg: Config, engine: Engine, now: datetime) -> PipelineReport:
     report.poll = poll_sources(cfg, engine, now)
     week = weekly(cfg, engine, now)
     report.match, report.digest = week.match, week.digest
+    day = daily(cfg, engine, now)
+    report.daily_match, report.daily_digest = day.match, day.digest
     report.reminders = send_reminders(cfg, engine, now)
     return report

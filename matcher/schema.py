@@ -147,8 +147,13 @@ class ProfileSpec(BaseModel):
     value_max: float | None = None
     enabled: bool = True
     extra_emails: list[str] = Field(default_factory=list, description="further recipients (each confirmed its address)")
-    cadence: Literal["weekly"] = "weekly"
+    cadence: Literal["weekly", "daily"] = Field("weekly", description="weekly, or daily for new notices only (matcher.period)")
     challenges: bool = Field(False, description="also send challenge notices in any sector")
+
+    @field_validator("cadence", mode="before")
+    @classmethod
+    def _cadence(cls, v: Any) -> Any:
+        return v.strip().lower() if isinstance(v, str) else v
 
     @field_validator("id", "name", "capabilities")
     @classmethod

@@ -30,7 +30,7 @@ def test_jobs_use_configured_triggers_and_never_overlap(tmp_path):
     scheduler.start(paused=True)
     try:
         jobs = {j.id: j for j in scheduler.get_jobs()}
-        assert set(jobs) == {"poll", "weekly-digest", "retry-delivery", "reminders"}
+        assert set(jobs) == {"poll", "weekly-digest", "daily-digest", "retry-delivery", "reminders"}
         for job in jobs.values():
             assert job.misfire_grace_time == 900
             assert job.coalesce is True
@@ -44,6 +44,8 @@ def test_jobs_use_configured_triggers_and_never_overlap(tmp_path):
         assert str(weekly.timezone) == "Europe/London"
         daily = {f.name: str(f) for f in jobs["reminders"].trigger.fields}  # reminders go out every day
         assert (daily["day_of_week"], daily["hour"], daily["minute"]) == ("*", "9", "15")
+        digests = {f.name: str(f) for f in jobs["daily-digest"].trigger.fields}  # so do the daily digests
+        assert (digests["day_of_week"], digests["hour"], digests["minute"]) == ("*", "9", "15")
     finally:
         scheduler.shutdown(wait=False)
 
@@ -66,3 +68,35 @@ def test_run_stops_cleanly_on_sigterm(tmp_path):
             proc.kill()
     assert proc.returncode == 0, err
     assert "received SIGTERM" in err and "scheduler stopped" in err
+
+
+def test_the_daily_job_matches_and_sends_for_daily_smes_only(tmp_path):
+    from datetime import UTC, datetime
+
+    from helpers_digest import make_config, store_for
+    from sqlmodel import select
+
+    from matcher.ingest.notices import upsert_notice
+    from matcher.schema import NoticeRecord, ProfileSpec
+    from matcher.store import session_scope
+    from matcher.store.models import Digest
+    from matcher.store.profiles import save_profile
+
+    now = datetime(2025, 1, 28, 9, 15, tzinfo=UTC)
+    cfg = make_config(tmp_path)
+    engine = store_for(cfg)
+    with session_scope(engine) as s:
+        for pid, cadence in (("daily-sme", "daily"), ("weekly-sme", "weekly")):
+            save_profile(s, ProfileSpec(id=pid, name=pid, email=f"{pid}@example.org", cadence=cadence,
+                                        capabilities="Grass cutting, hedge trimming and tree surgery for councils."))
+        upsert_notice(s, NoticeRecord(key="parks", source="contracts_finder", title="Grass cutting in parks",
+                                      description="Grass cutting and hedge trimming in the council's parks."))
+    scheduler = build_scheduler(cfg, engine, clock=lambda: now)
+    scheduler.start(paused=True)
+    try:
+        scheduler.get_job("daily-digest").func()  # what the trigger runs at 09:15 every day
+    finally:
+        scheduler.shutdown(wait=False)
+    with session_scope(engine) as s:
+        digests = {(d.profile_id, d.week): d.state for d in s.exec(select(Digest))}
+    assert digests == {("daily-sme", "2025-01-28"): "sent"}

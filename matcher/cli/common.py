@@ -51,6 +51,17 @@ def fail(message: str, code: int = 1) -> None:
 
 
 NowOption = typer.Option(None, "--now", help="Run as of this time (ISO date or datetime, UTC if no offset); default: now.")
+CadenceOption = typer.Option("weekly", "--cadence", help="weekly: this week's digests for weekly SMEs; daily: today's "
+                             "for daily SMEs (new notices only).", case_sensitive=False)
+
+
+def parse_cadence_option(value: str):  # noqa: ANN201 - a matcher.period.Cadence
+    from matcher.period import CADENCES
+
+    value = (value or "weekly").strip().lower()
+    if value not in CADENCES:
+        fail(f"--cadence: {value!r} is not one of {', '.join(CADENCES)}", 2)
+    return value
 
 
 def parse_now_option(value: str | None):

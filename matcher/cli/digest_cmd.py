@@ -9,20 +9,23 @@ from urllib.parse import urlsplit
 import typer
 from rich.table import Table
 
-from matcher.cli.common import ConfigOption, NowOption, console, engine_for, err_console, fail, load, parse_now_option
+from matcher.cli.common import (CadenceOption, ConfigOption, NowOption, console, engine_for, err_console, fail, load,
+                                parse_cadence_option, parse_now_option)
 
-digest_app = typer.Typer(help="Build, preview and send the weekly digests.", no_args_is_help=True)
+digest_app = typer.Typer(help="Build, preview and send the weekly and daily digests.", no_args_is_help=True)
 
 
 @digest_app.command("send")
-def send(now: str = NowOption, config: Path = ConfigOption) -> None:
-    """Build this week's digests and deliver the pending ones (outbox or SMTP). Safe to run again."""
+def send(now: str = NowOption, cadence: str = CadenceOption, config: Path = ConfigOption) -> None:
+    """Build this period's digests (this week's, or with --cadence daily today's for the daily SMEs) and deliver
+    the pending ones (outbox or SMTP). Safe to run again."""
     from jobs.digest import digest_job
     from matcher.config import ConfigError
     from matcher.digest.render import TemplatesMissing
 
     cfg = load(config)
     when = parse_now_option(now)
+    which = parse_cadence_option(cadence)
     stop = threading.Event()
 
     def _stop(signum: int, _frame: object) -> None:  # finish the messages in flight, give the rest back
@@ -32,7 +35,7 @@ def send(now: str = NowOption, config: Path = ConfigOption) -> None:
 
     previous = signal.signal(signal.SIGTERM, _stop)
     try:
-        report = digest_job(cfg, engine_for(cfg), when, stop=stop)
+        report = digest_job(cfg, engine_for(cfg), when, stop=stop, cadence=which)
     except (ConfigError, TemplatesMissing) as e:
         fail(str(e), 2)
     finally:
@@ -53,7 +56,8 @@ def preview_cmd(
     html: bool = typer.Option(False, "--html", help="Print the HTML part instead of the text part."),
     config: Path = ConfigOption,
 ) -> None:
-    """Show one SME's digest for the week from the current matches; sends nothing and changes nothing."""
+    """Show one SME's digest for its period (the week, or the day for a daily SME) from the current matches;
+    sends nothing and changes nothing."""
     from matcher.config import ConfigError
     from matcher.digest.build import preview
     from matcher.digest.render import TemplatesMissing, template_env

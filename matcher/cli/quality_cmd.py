@@ -7,23 +7,26 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from matcher.cli.common import ConfigOption, NowOption, console, engine_for, err_console, fail, load, parse_now_option, styled
+from matcher.cli.common import (CadenceOption, ConfigOption, NowOption, console, engine_for, err_console, fail, load,
+                                parse_cadence_option, parse_now_option, styled)
 from matcher.cli.eval_inputs import read_eval_set, vector_encoder
 
 
 def match_cmd(
     now: str = NowOption,
     profile: list[str] = typer.Option(None, "--profile", "-p", help="Only this profile (repeatable)."),
+    cadence: str = CadenceOption,
     config: Path = ConfigOption,
 ) -> None:
-    """Rank open notices for every active SME and store this week's best as matches. Safe to run again."""
+    """Rank open notices for every active SME of the cadence and store this period's best as matches (daily:
+    only notices new to each SME since its previous digest). Safe to run again."""
     from matcher.match_week import match_week
     from matcher.embed import EmbeddingError
 
     cfg = load(config)
     when = parse_now_option(now)
     try:
-        report = match_week(cfg, engine_for(cfg), when, profile_ids=profile or None)
+        report = match_week(cfg, engine_for(cfg), when, profile_ids=profile or None, cadence=parse_cadence_option(cadence))
     except EmbeddingError as e:
         fail(str(e), 2)
     table = Table("profile", "matches", title=f"Matches for {report.week}")

@@ -14,7 +14,7 @@ def run(
     now: str = NowOption,
     config: Path = ConfigOption,
 ) -> None:
-    """Run the scheduler in the foreground (poll every N minutes, weekly digest), or everything once."""
+    """Run the scheduler in the foreground (poll every N minutes, weekly and daily digests), or everything once."""
     cfg = load(config)
     engine = engine_for(cfg)
     from matcher.deliver.secrets import ensure_secret
@@ -52,18 +52,20 @@ def summary_tables(report) -> list[Table]:  # noqa: ANN001 - a pipeline.Pipeline
         polled.add_row(r.source, str(r.inserted), str(r.updated + r.merged), str(r.unchanged + r.skipped),
                        str(r.quarantined), str(r.requests), f"{r.seconds:.1f}", "ok" if r.ok else f"failed: {r.error}")
     tables = [polled]
-    m = report.match
-    if m is not None:
+    runs = [m for m in (report.match, getattr(report, "daily_match", None)) if m is not None]
+    if runs:
         matched = Table("week", "SMEs", "candidate notices", "matches", "SMEs with none", "errors", title="Match")
-        nothing = sum(1 for n in m.per_profile.values() if not n)
-        matched.add_row(m.week, str(m.profiles), str(m.candidates), str(m.written), str(nothing), str(len(m.errors)))
+        for m in runs:
+            nothing = sum(1 for n in m.per_profile.values() if not n)
+            matched.add_row(m.week, str(m.profiles), str(m.candidates), str(m.written), str(nothing), str(len(m.errors)))
         tables.append(matched)
-    d = report.digest
-    if d is not None:
-        states = dict(d.states)
+    sends = [d for d in (report.digest, getattr(report, "daily_digest", None)) if d is not None]
+    if sends:
         digests = Table("week", "sent", "failed", "empty", "other", title="Digests")
-        other = ", ".join(f"{n} {s}" for s, n in sorted(states.items()) if s not in ("sent", "failed", "empty")) or "-"
-        digests.add_row(d.week, str(states.get("sent", 0)), str(states.get("failed", 0)), str(states.get("empty", 0)), other)
+        for d in sends:
+            states = dict(d.states)
+            other = ", ".join(f"{n} {s}" for s, n in sorted(states.items()) if s not in ("sent", "failed", "empty")) or "-"
+            digests.add_row(d.week, str(states.get("sent", 0)), str(states.get("failed", 0)), str(states.get("empty", 0)), other)
         tables.append(digests)
     return tables
 

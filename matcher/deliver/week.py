@@ -1,5 +1,5 @@
-"""The week's digests: build this week's digests, then deliver the pending ones, and report every digest of the
-week by state. Safe to run again."""
+"""A period's digests: build this week's (weekly SMEs) or today's (daily SMEs, matcher.period) digests, then
+deliver the pending ones, and report every digest of the period by state. Safe to run again."""
 from __future__ import annotations
 
 import threading
@@ -10,10 +10,10 @@ from datetime import datetime
 from sqlalchemy.engine import Engine
 from sqlmodel import select
 
-from matcher import clock
 from matcher.config import Config
 from matcher.deliver.send import DeliveryResult, Transport, deliver_digests
 from matcher.digest.build import BuildResult, build_digests
+from matcher.period import CADENCES, Cadence, period_of
 from matcher.store import session_scope
 from matcher.store.models import Digest
 
@@ -40,10 +40,10 @@ class DigestJobReport:
 
 
 def send_week(cfg: Config, engine: Engine, now: datetime, transport: Transport | None = None,
-              stop: threading.Event | None = None) -> DigestJobReport:
-    week = clock.week_of(now, cfg.digest.timezone)
+              stop: threading.Event | None = None, cadence: Cadence = "weekly") -> DigestJobReport:
+    week = period_of(now, cadence, cfg.digest.timezone).label
     with session_scope(engine) as session:
-        build = build_digests(session, cfg, now)
+        build = build_digests(session, cfg, now, cadence)
     with session_scope(engine) as session:
         delivery = deliver_digests(session, cfg, now, transport=transport, week=week, stop=stop)
     report = DigestJobReport(week=week, build=build, delivery=delivery)
@@ -55,10 +55,20 @@ def send_week(cfg: Config, engine: Engine, now: datetime, transport: Transport |
 
 
 def retry_undelivered(cfg: Config, engine: Engine, now: datetime) -> DeliveryResult:
-    """Send the week's digests that are still pending (failed, or left 'sending' past their lease by a killed
-    sender); builds nothing. The scheduler runs it between the weekly runs."""
-    week = clock.week_of(now, cfg.digest.timezone)
-    with session_scope(engine) as session:
-        if not session.exec(select(Digest.id).where(Digest.week == week, Digest.state != "sent").limit(1)).first():
-            return DeliveryResult(week=week)
-        return deliver_digests(session, cfg, now, week=week)
+    """Send this week's and today's digests that are still pending (failed, or left 'sending' past their lease by
+    a killed sender); builds nothing. The scheduler runs it between the runs. An earlier period's digest that
+    never went is given up by the next build, which carries its items into the SME's next digest."""
+    total = DeliveryResult(week=period_of(now, "weekly", cfg.digest.timezone).label)
+    for cadence in CADENCES:
+        label = period_of(now, cadence, cfg.digest.timezone).label
+        with session_scope(engine) as session:
+            if not session.exec(select(Digest.id).where(Digest.week == label, Digest.state != "sent").limit(1)).first():
+                continue
+            result = deliver_digests(session, cfg, now, week=label)
+        total.outcomes.update(result.outcomes)
+        total.errors += result.errors
+        total.sent_to += result.sent_to
+        total.unknown += result.unknown
+        total.in_flight += result.in_flight
+        total.stopped = total.stopped or result.stopped
+    return total

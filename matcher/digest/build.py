@@ -1,7 +1,9 @@
-"""The weekly digest: one Digest row per (SME, week), with that week's best Match rows attached.
+"""The digests: one Digest row per (SME, period), with that period's best Match rows attached. A weekly SME's
+period is its ISO week, a daily SME's its date (matcher.period); a build makes the digests of one cadence.
 
-build_digests() is safe to run any number of times in a week: an existing digest is kept as it is. A notice
-already sent to an SME in an earlier digest is not listed again. compose() turns a digest into its email;
+build_digests() is safe to run any number of times in a period: an existing digest is kept as it is. A notice
+already sent to an SME in an earlier digest is not listed again. A daily digest with nothing new is 'empty' (never
+sent, whatever digest.send_empty says). compose() turns a digest into its email;
 preview() does the same for the current week without writing anything.
 """
 from __future__ import annotations
@@ -20,10 +22,11 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, col, select
 
-from matcher import clock
 from matcher.config import Config
+from matcher.period import Cadence, Period, parse, period_of
 from matcher.store import claims
 from matcher.store.models import Digest, Match, Notice, Profile, utcnow
+from matcher.store.periods import ended_before, started_before, started_since
 from matcher.store.profiles import active_profiles
 from matcher.digest.buyers import BuyerIndex, buyer_index
 from matcher.digest.render import DigestView, build_message, mail_domain, make_item, quote_once, state_common_capability
@@ -105,31 +108,33 @@ def _sent_before(session: Session, week: str, profile_ids: list[str] | None) -> 
     return out
 
 
-def supersede_old(session: Session, week: str, lease: timedelta = timedelta(minutes=15)) -> int:
-    """Unsent digests of earlier weeks (pending, or left in 'sending' past their lease by a killed sender) are
-    marked 'dead', saying why; their items come back in this week's digest (carried_over). A digest a killed
-    sender had handed over counts as an unknown outcome."""
+def supersede_old(session: Session, week: str | Period, lease: timedelta = timedelta(minutes=15)) -> int:
+    """Unsent digests of periods over before this one began (pending, or left in 'sending' past their lease by a
+    killed sender; of either cadence) are marked 'dead', saying why; their items come back in the SME's next
+    digest (carried_over). A digest a killed sender had handed over counts as an unknown outcome."""
+    period = parse(week) if isinstance(week, str) else week
     now = utcnow()
     handed_over = (Digest.state == "sending") & col(Digest.handed_over_at).is_not(None)
     result = session.execute(
         update(Digest)
-        .where(Digest.week < week, col(Digest.state).in_(PENDING_STATES) | claims.lease_expired(now, lease))
+        .where(ended_before(Digest.week, period), col(Digest.state).in_(PENDING_STATES) | claims.lease_expired(now, lease))
         .values(state="dead", lease_until=None, handed_over_at=None,
                 unknown_outcomes=Digest.unknown_outcomes + case((handed_over, 1), else_=0),
-                last_error=f"not sent before week {week} began; its items come back in that week's digest")
+                last_error=f"not sent before {period.label} ({period.describe()}) began; its items come back in the next digest")
     )
     return result.rowcount or 0
 
 
-def carried_over(session: Session, week: str, now: datetime, profile_ids: list[str] | None) -> dict[str, list[Match]]:
-    """Per SME, the items of its earlier digests (last CARRY_WEEKS weeks) that never reached it, whose notice is
-    still open: best first, one per notice."""
-    oldest = week_label(clock.week_start(week) - timedelta(weeks=CARRY_WEEKS))
+def carried_over(session: Session, week: str | Period, now: datetime, profile_ids: list[str] | None) -> dict[str, list[Match]]:
+    """Per SME, the items of its digests of earlier periods (either cadence, last CARRY_WEEKS weeks) that never
+    reached it, whose notice is still open: best first, one per notice."""
+    period = parse(week) if isinstance(week, str) else week
     stmt = (
         select(Match)
         .join(Digest, col(Digest.id) == Match.digest_id)
         .join(Notice, Notice.key == Match.notice_key)
-        .where(Digest.week < week, Digest.week >= oldest, col(Digest.state).in_(UNDELIVERED_STATES),
+        .where(started_before(Digest.week, period), started_since(Digest.week, period.start - timedelta(weeks=CARRY_WEEKS)),
+               col(Digest.state).in_(UNDELIVERED_STATES),
                col(Notice.closes_at).is_(None) | (col(Notice.closes_at) > now))
     )
     if profile_ids is not None:
@@ -138,11 +143,6 @@ def carried_over(session: Session, week: str, now: datetime, profile_ids: list[s
     for m in sorted(session.exec(stmt), key=lambda m: (-m.score, m.rank, m.notice_key)):
         out[m.profile_id].setdefault(m.notice_key, m)
     return {pid: list(by_key.values()) for pid, by_key in out.items()}
-
-
-def week_label(day: datetime) -> str:
-    year, number, _ = day.isocalendar()
-    return f"{year}-W{number:02d}"
 
 
 def _insert_digest(session: Session, profile_id: str, week: str, state: str, items: int) -> int | None:
@@ -160,12 +160,16 @@ def _insert_digest(session: Session, profile_id: str, week: str, state: str, ite
     return session.execute(stmt).scalar_one_or_none()
 
 
-def build_digests(session: Session, cfg: Config, now: datetime) -> BuildResult:
-    week = clock.week_of(now, cfg.digest.timezone)
-    result = BuildResult(week=week, superseded=supersede_old(session, week, timedelta(seconds=cfg.delivery.lease_seconds)))
+def build_digests(session: Session, cfg: Config, now: datetime, cadence: Cadence = "weekly") -> BuildResult:
+    """This period's digests for the active SMEs of `cadence`."""
+    period = period_of(now, cadence, cfg.digest.timezone)
+    week = period.label
+    result = BuildResult(week=week, superseded=supersede_old(session, period, timedelta(seconds=cfg.delivery.lease_seconds)))
     if result.superseded:
-        log.warning("%d unsent digest(s) of earlier weeks marked dead; their items come back this week", result.superseded)
-    profiles = [p for p in active_profiles(session) if p.paused_at is None]  # paused: too many hard bounces
+        log.warning("%d unsent digest(s) of earlier periods marked dead; their items come back in the next digest",
+                    result.superseded)
+    profiles = [p for p in active_profiles(session)  # paused: too many hard bounces
+                if p.paused_at is None and (p.cadence or "weekly") == cadence]
     have = set(session.exec(select(Digest.profile_id).where(Digest.week == week)))
     todo = [p.id for p in profiles if p.id not in have]
     result.existing = len(profiles) - len(todo)
@@ -174,7 +178,7 @@ def build_digests(session: Session, cfg: Config, now: datetime) -> BuildResult:
     scope = todo if len(todo) < 500 else None  # a long IN list costs more than reading the week's rows
     candidates, result.orphan_matches = _candidates(session, week, scope)
     sent = _sent_before(session, week, scope)
-    back = carried_over(session, week, now, scope)
+    back = carried_over(session, period, now, scope)
     if result.orphan_matches:
         log.warning("%d match(es) for %s name a notice that is not stored; they are not listed", result.orphan_matches, week)
     domain = mail_domain(cfg)
@@ -186,7 +190,7 @@ def build_digests(session: Session, cfg: Config, now: datetime) -> BuildResult:
         chosen = [mine[k] for k in keys if k in mine] + choose(
             [c for c in mine.values() if c.notice_key not in keys], sent.get(pid, set()), cfg.digest.max_items - len(returning))
         copies = [m for m in returning if m.notice_key not in mine]
-        state = "created" if chosen or copies or cfg.digest.send_empty else "empty"
+        state = "created" if chosen or copies or (cfg.digest.send_empty and cadence == "weekly") else "empty"
         digest_id = _insert_digest(session, pid, week, state, len(chosen) + len(copies))
         if digest_id is None:  # another worker made this week's digest a moment ago: keep theirs
             result.existing += 1
@@ -245,7 +249,8 @@ def make_view(cfg: Config, profile: Profile, week: str, rows: list[tuple[Match, 
               facts: dict[str, dict] | None = None) -> DigestView:
     """The digest as the templates see it: open for bids first, then coming up, each best first. `facts`:
     render.notice_facts by notice key, when the caller keeps them for many digests."""
-    start = clock.week_start(week)
+    period = parse(week)
+    start = period.start
     facts = facts or {}
     items = quote_once([make_item(m, n, cfg, now, signer, buyers, cpv_labels, facts.get(n.key)) for m, n in rows])
     items.sort(key=lambda i: i.group != "open")  # stable: each group keeps its best-first order
@@ -258,6 +263,7 @@ def make_view(cfg: Config, profile: Profile, week: str, rows: list[tuple[Match, 
         unsubscribe_url=signer.unsubscribe_url(profile.id),
         profile_url=signer.profile_url(profile.id),
         common_capability=state_common_capability(items),
+        cadence=period.cadence,
     )
 
 
@@ -272,11 +278,12 @@ def compose(session: Session, cfg: Config, digest: Digest, profile: Profile, now
 
 def preview(session: Session, cfg: Config, profile_id: str, now: datetime, env: Environment,
             signer: LinkSigner) -> tuple[EmailMessage, DigestView]:
-    """This week's digest for one SME as it is or would be sent; reads only, never changes state."""
+    """This period's digest for one SME (its week, or its day if it takes daily digests) as it is or would be
+    sent; reads only, never changes state."""
     profile = session.get(Profile, profile_id)
     if profile is None:
         raise LookupError(f"no profile {profile_id!r}")
-    week = clock.week_of(now, cfg.digest.timezone)
+    week = period_of(now, "daily" if profile.cadence == "daily" else "weekly", cfg.digest.timezone).label
     digest = session.exec(select(Digest).where(Digest.profile_id == profile_id, Digest.week == week)).first()
     if digest is not None:
         rows = digest_items(session, digest.id)  # type: ignore[arg-type]

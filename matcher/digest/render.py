@@ -7,7 +7,7 @@ unsubscribe headers. Nothing here touches the store; matcher.digest.build gather
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from email.headerregistry import Address
 from email import policy
 from email.message import EmailMessage
@@ -109,6 +109,7 @@ class DigestView:
     profile_url: str = ""  # the signed link to view and edit the profile
     common_capability: str | None = None  # the capability phrase most items matched, stated once
     omitted: int = 0  # items left out to keep the email under MAX_EMAIL_BYTES
+    cadence: str = "weekly"  # or daily: the email says how often it comes (week_start is then the day)
 
     @property
     def open_items(self) -> list[DigestItem]:
@@ -313,6 +314,13 @@ def state_common_capability(items: list[DigestItem]) -> str | None:
 
 
 def subject_for(cfg: Config, week: str) -> str:
+    if "-W" not in week:  # a daily digest's period is its date
+        day = date.fromisoformat(week)
+        try:
+            return cfg.digest.daily_subject.format(day=f"{day:%A} {day.day} {day:%B %Y}")
+        except (KeyError, IndexError, ValueError) as e:
+            raise ConfigError(f"digest.daily_subject: {cfg.digest.daily_subject!r} cannot be filled in ({e}); "
+                              "only {day} is available") from None
     start = clock.week_start(week)
     try:
         return cfg.digest.subject.format(week_start=f"{start.day} {start:%B %Y}")

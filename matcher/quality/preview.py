@@ -110,7 +110,7 @@ def preview(
     from matcher.match_week import MatchReport, choose, load_week, sent_before, week_vectors
 
     embedder = embedder or Embedder(cfg.embedding)
-    job = MatchReport(week=clock.week_of(now, cfg.digest.timezone))
+    job = MatchReport(week=clock.week_of(now, cfg.digest.timezone), cadence=None)  # SMEs of both cadences
     with Session(engine) as s:
         inputs = load_week(s, cfg, now, profile_ids, job)
         # the whole week, including items already in this week's digest (the job keeps those and adds the rest)

@@ -101,7 +101,7 @@ class Profile(SQLModel, table=True):
     paused_at: datetime | None = Field(default=None, description="no digests while set (too many hard bounces)")
     paused_reason: str | None = Field(default=None, sa_column=Column(Text))
     extra_emails: list[str] = _json()  # further recipients, each added once its own address confirmed
-    cadence: str = Field(default="weekly", max_length=10)
+    cadence: str = Field(default="weekly", max_length=10)  # weekly, daily (new notices only): matcher.period
     challenges: bool = False  # also send challenge notices in any sector
     reminders_unsubscribed_at: datetime | None = Field(default=None, description="left deadline reminders (digest kept)")
     created_at: datetime = Field(default_factory=utcnow)
@@ -123,7 +123,8 @@ class Digest(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     profile_id: str = Field(index=True, max_length=100)
-    week: str = Field(index=True, max_length=10, description="ISO week, e.g. 2025-W04")
+    week: str = Field(index=True, max_length=10, description="the period: ISO week (2025-W04) or, for a daily SME, "
+                      "ISO date (2025-01-23); matcher.period")
     # created, sending, sent, failed, dead, bounced, empty, skipped (matcher.store.claims has the life cycle)
     state: str = Field(default="created", index=True, max_length=20)
     message_id: str | None = Field(default=None, max_length=300)
@@ -270,6 +271,8 @@ class WeekOutcome(SQLModel, table=True):
     best_score: float | None = None
     best_notice_key: str | None = Field(default=None, max_length=200)
     error: str | None = Field(default=None, sa_column=Column(Text))
+    seen_until: datetime | None = Field(default=None, description="the run's `now`: notices first seen up to then "
+                                        "were matched (a daily SME's next digest takes only those seen after)")
     created_at: datetime = Field(default_factory=utcnow)
 
 

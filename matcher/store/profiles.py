@@ -15,7 +15,7 @@ from matcher.store.models import Profile, utcnow
 from matcher.schema import ProfileSpec
 
 CSV_COLUMNS = ("id", "name", "email", "capabilities", "keywords", "cpv", "regions", "exclude", "value_min", "value_max",
-               "challenges")
+               "challenges", "cadence")
 
 
 @dataclass
@@ -125,6 +125,8 @@ def read_profiles(path: Path) -> ImportReport:
             report.errors.append(f"{path}: line {line}: expected an object")
             continue
         clean = {k: (v if v != "" else None) for k, v in row.items() if k}
+        if clean.get("cadence") is None:  # an empty cell keeps what the SME chose (weekly for a new one)
+            clean.pop("cadence", None)
         try:
             spec = ProfileSpec.model_validate(clean)
         except ValidationError as e:

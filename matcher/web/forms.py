@@ -17,7 +17,7 @@ from matcher.match.regions import ALL_REGIONS, ENGLISH_REGIONS, NATIONS, regions
 from matcher.schema import ProfileSpec
 
 REGION_CHOICES = ("UK-wide", *ENGLISH_REGIONS, *NATIONS)
-CADENCES = {"weekly": "Weekly digest"}
+CADENCES = {"weekly": "Weekly digest", "daily": "Daily, new notices only (no email on a day with nothing new)"}
 MAX_EMAILS = 5
 MAX_KEYWORDS = 30
 MAX_CPV = 20

@@ -1,0 +1,72 @@
+"""Period labels in SQL: 'earlier' across weekly ('2025-W04') and daily ('2025-01-23') labels, and the cut-off
+of each daily SME's previous digest (matcher.period has the rules)."""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, false, or_
+from sqlmodel import Session, col, select
+
+from matcher.period import Period, local_midnight, on_day, parse
+from matcher.store import as_utc
+from matcher.store.models import Digest, WeekOutcome
+
+LOOKBACK_WEEKS = 8  # how far back a daily SME's previous digest is looked for (older: the window starts here)
+# the window reaches back this far before the previous cut-off, so a notice a poll stored (first_seen stamped)
+# but had not committed when the previous run read is not missed; what the SME already got, or has in a digest
+# on its way, is skipped (never listed twice), so the overlap only re-scores a few notices
+OVERLAP = timedelta(hours=1)
+
+
+def _is_week(column: Any) -> Any:
+    return col(column).like("%-W%")
+
+
+def ended_before(column: Any, period: Period) -> Any:
+    """Labels whose period was over before `period` began (their digest can no longer go out in its period)."""
+    return or_(and_(_is_week(column), column < period.week),
+               and_(~_is_week(column), column < period.start.isoformat()))
+
+
+def started_before(column: Any, period: Period) -> Any:
+    """Labels whose period began before `period` did (a week begins on its Monday)."""
+    same_week = and_(_is_week(column), column == period.week) if period.start.weekday() else false()
+    return or_(and_(_is_week(column), column < period.week), same_week,
+               and_(~_is_week(column), column < period.start.isoformat()))
+
+
+def started_since(column: Any, day: date) -> Any:
+    """Labels whose period began on `day` or later."""
+    week = on_day(day, "weekly")
+    in_week = column >= week.label if day.weekday() == 0 else column > week.label
+    return or_(and_(_is_week(column), in_week), and_(~_is_week(column), column >= day.isoformat()))
+
+
+def daily_since(session: Session, profile_ids: Sequence[str], period: Period, now: datetime,
+                tz: str) -> dict[str, datetime]:
+    """Per daily SME, the time after which a notice first seen is new to it in `period`: the cut-off of its
+    previous digest of either cadence (the match run's `now`, WeekOutcome.seen_until; a digest without one counts
+    from the start of its period) less OVERLAP, a day before `now` for an SME with no digest yet, and at most
+    LOOKBACK_WEEKS back."""
+    oldest = period.start - timedelta(weeks=LOOKBACK_WEEKS)
+    floor = local_midnight(oldest, tz)
+    out = {pid: now - timedelta(days=1) for pid in profile_ids}
+    found: dict[str, datetime] = {}
+    ids = list(profile_ids)
+    for start in range(0, len(ids), 500):
+        stmt = (
+            select(Digest.profile_id, Digest.week, WeekOutcome.seen_until)
+            .join(WeekOutcome, and_(WeekOutcome.profile_id == Digest.profile_id, WeekOutcome.week == Digest.week),
+                  isouter=True)
+            .where(col(Digest.profile_id).in_(ids[start : start + 500]), started_before(Digest.week, period),
+                   started_since(Digest.week, oldest))
+        )
+        for pid, label, seen_until in session.exec(stmt):
+            cut = as_utc(seen_until) if seen_until is not None else local_midnight(parse(label).start, tz)
+            if pid not in found or cut > found[pid]:
+                found[pid] = cut
+    for pid, cut in found.items():
+        out[pid] = max(cut - OVERLAP, floor)
+    return out
