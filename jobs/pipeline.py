@@ -2,6 +2,7 @@
 (poll, match, digest), as the scheduler and `matcher run --once` call them."""
 from __future__ import annotations
 
+import threading
 from datetime import datetime
 
 from sqlalchemy.engine import Engine
@@ -11,12 +12,12 @@ from matcher.config import Config
 from matcher.pipeline import PipelineReport
 
 
-def weekly_job(cfg: Config, engine: Engine, now: datetime) -> PipelineReport:
-    return pipeline.weekly(cfg, engine, now)
+def weekly_job(cfg: Config, engine: Engine, now: datetime, stop: threading.Event | None = None) -> PipelineReport:
+    return pipeline.weekly(cfg, engine, now, stop)
 
 
-def daily_job(cfg: Config, engine: Engine, now: datetime) -> PipelineReport:
-    return pipeline.daily(cfg, engine, now)
+def daily_job(cfg: Config, engine: Engine, now: datetime, stop: threading.Event | None = None) -> PipelineReport:
+    return pipeline.daily(cfg, engine, now, stop)
 
 
 def run_once(cfg: Config, engine: Engine, now: datetime) -> PipelineReport:

@@ -21,7 +21,10 @@ from matcher.store.leader import LeaderLock, leader_lock
 log = logging.getLogger(__name__)
 
 
-def build_scheduler(cfg: Config, engine: Engine, clock: Callable[[], datetime] = utc_now) -> BackgroundScheduler:
+def build_scheduler(cfg: Config, engine: Engine, clock: Callable[[], datetime] = utc_now,
+                    stop: threading.Event | None = None) -> BackgroundScheduler:
+    """The jobs; `stop` (run_forever's SIGTERM) also stops a send under way: the messages in flight finish and the
+    digests not tried stay for the next run, instead of the shutdown waiting for the whole send."""
     from jobs.pipeline import daily_job, weekly_job
     from jobs.poll import poll_job
     from matcher.deliver.week import retry_undelivered
@@ -50,18 +53,18 @@ def build_scheduler(cfg: Config, engine: Engine, clock: Callable[[], datetime] =
             return job(*args)
 
     scheduler.add_job(
-        lambda: serial(weekly_job, cfg, engine, clock()),
+        lambda: serial(weekly_job, cfg, engine, clock(), stop),
         CronTrigger(day_of_week=cfg.digest.weekday, hour=t.hour, minute=t.minute, second=t.second, timezone=tz),
         id="weekly-digest", name="match and send the weekly digests",
     )
     scheduler.add_job(
-        lambda: serial(daily_job, cfg, engine, clock()),
+        lambda: serial(daily_job, cfg, engine, clock(), stop),
         CronTrigger(hour=t.hour, minute=t.minute, second=t.second, timezone=tz),
         id="daily-digest", name="match and send the daily digests (new notices only)",
     )
     # a digest that failed, or that a killed sender left 'sending' past its lease, is retried within its period
     scheduler.add_job(
-        lambda: retry_undelivered(cfg, engine, clock()),
+        lambda: retry_undelivered(cfg, engine, clock(), stop),
         IntervalTrigger(minutes=cfg.scheduler.poll_every_minutes, timezone=tz),
         id="retry-delivery", name="send this week's and today's undelivered digests",
     )
@@ -107,7 +110,7 @@ def run_forever(cfg: Config, engine: Engine, stop: threading.Event | None = None
 
 def _lead(cfg: Config, engine: Engine, lock: LeaderLock, stop: threading.Event, every: float) -> None:
     """Run the jobs while the lock is ours; back to waiting if it is lost (the store connection dropped)."""
-    scheduler = build_scheduler(cfg, engine)
+    scheduler = build_scheduler(cfg, engine, stop=stop)
     scheduler.start()
     for job in scheduler.get_jobs():
         log.warning("scheduled %s: next run %s", job.name, job.next_run_time)

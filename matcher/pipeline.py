@@ -2,6 +2,7 @@
 runs them in sequence, for the weekly job (weekly SMEs), the daily job (daily SMEs), `matcher run --once` and the demo."""
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -28,24 +29,24 @@ class PipelineReport:
     daily_digest: Any = None
 
 
-def weekly(cfg: Config, engine: Engine, now: datetime) -> PipelineReport:
-    """Match this week's notices for the weekly SMEs, then build and send their digests."""
+def weekly(cfg: Config, engine: Engine, now: datetime, stop: threading.Event | None = None) -> PipelineReport:
+    """Match this week's notices for the weekly SMEs, then build and send their digests (until `stop`)."""
     report = PipelineReport()
     with session_scope(engine) as s:  # unconfirmed web sign-ups past their expiry are deleted
         purge_expired(s, now)
     report.match = match_week(cfg, engine, now)
-    report.digest = send_week(cfg, engine, now)
+    report.digest = send_week(cfg, engine, now, stop=stop)
     return report
 
 
-def daily(cfg: Config, engine: Engine, now: datetime) -> PipelineReport:
+def daily(cfg: Config, engine: Engine, now: datetime, stop: threading.Event | None = None) -> PipelineReport:
     """Match what is new to each daily SME, then build and send today's daily digests (none on a day with
     nothing new)."""
     report = PipelineReport()
     with session_scope(engine) as s:
         purge_expired(s, now)
     report.match = match_week(cfg, engine, now, cadence="daily")
-    report.digest = send_week(cfg, engine, now, cadence="daily")
+    report.digest = send_week(cfg, engine, now, cadence="daily", stop=stop)
     return report
 
 

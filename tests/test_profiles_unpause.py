@@ -62,6 +62,8 @@ def test_unpause_after_hard_bounces_sends_again_records_an_event_and_the_desk_sh
         enabled = _cli(config, "profiles", "enable", "sme00")
         assert "still paused after hard bounces" in enabled.output and "profiles unpause sme00" in enabled.output
 
+        fixed = _cli(config, "profiles", "edit", "sme00", "--email", "sme00@example.org")  # the same, re-checked
+        assert fixed.exit_code == 0, fixed.output
         handler.rcpt_reply = None  # the mailbox is back
         _next_item(engine, NEXT_WEEK)
         assert send(NEXT_WEEK).delivery.outcomes == {} and not server.messages  # paused: nothing is tried

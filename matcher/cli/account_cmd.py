@@ -40,7 +40,7 @@ def _change(config: Path, profile_id: str, what: str, now: str | None = None) ->
 
 @profiles_app.command("unpause")
 def profiles_unpause(profile_id: str, now: str = NowOption, config: Path = ConfigOption) -> None:
-    """Send digests again to an SME paused after hard bounces (fix its address first with `profiles edit`)."""
+    """Send digests again to an SME paused after hard bounces (fix its address first: `profiles edit ID --email`)."""
     from matcher.store import accounts, session_scope
 
     cfg = load(config)
@@ -92,6 +92,7 @@ def profiles_reminders(profile_id: str, state: str = typer.Argument(..., help="o
 def profiles_edit(
     profile_id: str,
     name: str = typer.Option(None),
+    email: str = typer.Option(None, help="The SME's first recipient (e.g. after its address bounced)."),
     capabilities: str = typer.Option(None, help="What the SME does, in its own words."),
     keyword: list[str] = typer.Option(None, "--keyword", "-k", help="Replaces the keywords (repeatable)."),
     cpv: list[str] = typer.Option(None, "--cpv", help="Replaces the CPV codes (repeatable)."),
@@ -109,7 +110,7 @@ def profiles_edit(
         try:
             row = accounts.get_profile(s, profile_id)
             data = row.model_dump(include=set(accounts.EDITABLE))
-            given = {"name": name, "capabilities": capabilities, "keywords": keyword or None, "cpv": cpv or None,
+            given = {"name": name, "email": email, "capabilities": capabilities, "keywords": keyword or None, "cpv": cpv or None,
                      "regions": region or None, "value_min": value_min, "value_max": value_max, "challenges": challenges}
             data.update({k: v for k, v in given.items() if v is not None})
             edited = accounts.edit_profile(s, profile_id, data, via="cli")

@@ -18,7 +18,9 @@ digest_app = typer.Typer(help="Build, preview and send the weekly and daily dige
 @digest_app.command("send")
 def send(now: str = NowOption, cadence: str = CadenceOption, config: Path = ConfigOption) -> None:
     """Build this period's digests (this week's, or with --cadence daily today's for the daily SMEs) and deliver
-    the pending ones (outbox or SMTP). Safe to run again."""
+    the pending ones (outbox or SMTP). Safe to run again.
+
+    SIGTERM or Ctrl-C: the messages in flight finish, the rest stay for the next run; exit status 128 + the signal."""
     from jobs.digest import digest_job
     from matcher.config import ConfigError
     from matcher.digest.render import TemplatesMissing
@@ -27,24 +29,29 @@ def send(now: str = NowOption, cadence: str = CadenceOption, config: Path = Conf
     when = parse_now_option(now)
     which = parse_cadence_option(cadence)
     stop = threading.Event()
+    received: list[int] = []
 
     def _stop(signum: int, _frame: object) -> None:  # finish the messages in flight, give the rest back
         err_console.print(f"received {signal.Signals(signum).name}: stopping after the messages in flight",
                           highlight=False)
+        received.append(signum)
         stop.set()
 
-    previous = signal.signal(signal.SIGTERM, _stop)
+    previous = {sig: signal.signal(sig, _stop) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
         report = digest_job(cfg, engine_for(cfg), when, stop=stop, cadence=which)
     except (ConfigError, TemplatesMissing) as e:
         fail(str(e), 2)
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
     table = Table("profile", "items", "state", "last error", title=f"Digests for {report.week}")
     for row in report.rows:
         table.add_row(row.profile_id, str(row.items), row.state, (row.last_error or "")[:80])
     console.print(table)
     console.print(str(report), highlight=False)
+    if received and report.delivery.stopped:  # stopped as asked: 128 + the signal, as a shell reports it
+        raise typer.Exit(128 + received[0])
     if report.delivery.errors or report.delivery.stopped:
         raise typer.Exit(1)
 

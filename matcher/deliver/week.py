@@ -54,17 +54,20 @@ def send_week(cfg: Config, engine: Engine, now: datetime, transport: Transport |
     return report
 
 
-def retry_undelivered(cfg: Config, engine: Engine, now: datetime) -> DeliveryResult:
+def retry_undelivered(cfg: Config, engine: Engine, now: datetime, stop: threading.Event | None = None) -> DeliveryResult:
     """Send this week's and today's digests that are still pending (failed, or left 'sending' past their lease by
     a killed sender); builds nothing. The scheduler runs it between the runs. An earlier period's digest that
-    never went is given up by the next build, which carries its items into the SME's next digest."""
+    never went is given up by the next build, which carries its items into the SME's next digest. `stop` (the
+    scheduler's SIGTERM) ends it as it ends a send: the messages in flight finish, the rest wait."""
     total = DeliveryResult(week=period_of(now, "weekly", cfg.digest.timezone).label)
     for cadence in CADENCES:
+        if stop is not None and stop.is_set():
+            break
         label = period_of(now, cadence, cfg.digest.timezone).label
         with session_scope(engine) as session:
             if not session.exec(select(Digest.id).where(Digest.week == label, Digest.state != "sent").limit(1)).first():
                 continue
-            result = deliver_digests(session, cfg, now, week=label)
+            result = deliver_digests(session, cfg, now, week=label, stop=stop)
         total.outcomes.update(result.outcomes)
         total.errors += result.errors
         total.sent_to += result.sent_to
