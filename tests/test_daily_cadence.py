@@ -190,3 +190,30 @@ def test_the_weekly_run_keeps_to_weekly_smes(tmp_path):
     assert set(week.match.per_profile) == {"cyber"} and _digest(engine, "grounds", "2025-W05") is None
     assert _sent(engine, "cyber") == {"2025-W05": ["pentest"]}
     assert period_of(MONDAY, "daily").label == "2025-01-27"
+
+
+def test_the_cli_matches_previews_and_sends_the_daily_path(tmp_path):
+    from typer.testing import CliRunner
+
+    from matcher.cli import app
+
+    cfg, engine = _store(tmp_path, GROUNDS, CYBER)
+    _notice(engine, "parks", MONDAY - timedelta(hours=2))
+    config = tmp_path / "config.toml"
+    config.write_text(f'[database]\nurl = "sqlite:///{tmp_path / "store.db"}"\n[delivery]\nmode = "outbox"\n'
+                      f'outbox_dir = "outbox"\n[secrets]\nsecret_file = "secret-key"\n')
+    run = lambda *args: CliRunner().invoke(app, [*args, "--now", MONDAY.isoformat(), "--config", str(config)])  # noqa: E731
+
+    matched = run("match", "--cadence", "daily")
+    weekly_only = run("match", "--profile", "grounds")
+    preview = run("digest", "preview", "grounds")
+    sent = run("digest", "send", "--cadence", "daily")
+    wrong = run("match", "--cadence", "hourly")
+
+    assert matched.exit_code == 0, matched.output
+    assert "2025-01-27: 1 match(es) for 1 daily SME(s) from 1 new candidate notice(s)" in " ".join(matched.stdout.split())
+    assert "profile grounds: gets daily digests (match it with --cadence daily)" in " ".join(weekly_only.output.split())
+    assert preview.exit_code == 0 and "Subject: Your new public-sector opportunities for Monday 27 January 2025" in preview.stdout
+    assert sent.exit_code == 0, sent.output
+    assert "Digests for 2025-01-27" in sent.stdout and _sent(engine, "grounds") == {"2025-01-27": ["parks"]}
+    assert wrong.exit_code == 2 and "--cadence: 'hourly' is not one of weekly, daily" in wrong.output
