@@ -20,6 +20,7 @@ from sqlmodel import select
 
 from jobs.digest import digest_job
 from matcher.deliver.tokens import LinkSigner
+from matcher.period import period_of
 from matcher.store import session_scope
 from matcher.store.champions import add_champion
 from matcher.store.feedback import verdicts_for
@@ -75,6 +76,7 @@ def test_an_sme_signs_up_confirms_gets_a_digest_edits_gives_verdicts_and_comes_b
             page.fill("#capabilities", "We build accessible websites for councils and libraries.")
             page.fill("#keywords", "website, accessibility")
             page.check("input[value='South West']")
+            page.check("#cadence-daily")  # daily, new notices only
             page.click("#signup-submit")
             expect(page.locator("h1")).to_have_text("Check your email")
             _fits_the_phone(page)
@@ -85,14 +87,18 @@ def test_an_sme_signs_up_confirms_gets_a_digest_edits_gives_verdicts_and_comes_b
             page.goto(confirm)
             page.click("#confirm-signup")
             expect(page.locator("h1")).to_have_text("You are signed up")
+            expect(page.locator("main")).to_contain_text("gets a digest on each day there is something new")
             with session_scope(engine) as s:
                 profile = s.exec(select(Profile)).one()
-            _wait_for(handler, 2)  # the welcome email
+            assert profile.cadence == "daily"
+            welcome = _wait_for(handler, 2)
+            assert "A digest comes on each day there is something new" in welcome.get_body(("plain",)).get_content()
 
             add_notice(engine, "n1", title="Library website rebuild")
-            add_match(engine, profile.id, "n1", 0.9)
-            _off_the_browser_loop(digest_job, cfg, engine, NOW)  # SMTP sending runs its own asyncio loop
+            add_match(engine, profile.id, "n1", 0.9, week=period_of(NOW, "daily").label)
+            _off_the_browser_loop(digest_job, cfg, engine, NOW, None, None, "daily")  # SMTP runs its own asyncio loop
             digest = _wait_for(handler, 3)
+            assert digest["Subject"] == "Your new public-sector opportunities for Monday 27 January 2025"
             html = BeautifulSoup(digest.get_body(("html",)).get_content(), "html.parser")
             relevant = html.select_one("a.relevant-link")["href"]
             not_relevant = html.select_one("a.feedback-link")["href"]

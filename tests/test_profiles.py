@@ -55,6 +55,31 @@ def test_csv_with_same_columns_imports_and_reports_bad_line(tmp_path):
     assert len(report.errors) == 1 and "line 3" in report.errors[0] and "a2" in report.errors[0]
 
 
+def test_import_takes_a_cadence_from_json_or_csv_and_an_empty_cell_keeps_the_smes_choice(tmp_path, engine):
+    from matcher.store import session_scope
+    from matcher.store.models import Profile
+    from sqlmodel import select
+
+    from matcher.store.profiles import save_profiles
+
+    (tmp_path / "p.json").write_text(json.dumps([
+        {"id": "d1", "name": "Daily Ltd", "email": "d@example.org", "capabilities": "We clean", "cadence": "Daily"},
+        {"id": "h1", "name": "Hourly Ltd", "email": "h@example.org", "capabilities": "We clean", "cadence": "hourly"}]))
+    (tmp_path / "p.csv").write_text("id,name,email,capabilities,cadence\n"
+                                    "d1,Daily Ltd,d@example.org,We clean,\n"  # empty: what the SME chose stays
+                                    "w1,Weekly Ltd,w@example.org,We mend,weekly\n")
+    first = read_profiles(tmp_path / "p.json")
+    assert [(p.id, p.cadence) for p in first.profiles] == [("d1", "daily")]
+    assert len(first.errors) == 1 and "(profile h1): cadence: Input should be 'weekly' or 'daily'" in first.errors[0]
+    with session_scope(engine) as s:
+        save_profiles(s, first, "p.json")
+    again = read_profiles(tmp_path / "p.csv")
+    assert again.errors == [] and [(p.id, p.cadence) for p in again.profiles] == [("d1", "weekly"), ("w1", "weekly")]
+    with session_scope(engine) as s:
+        save_profiles(s, again, "p.csv")
+        assert {p.id: p.cadence for p in s.exec(select(Profile))} == {"d1": "daily", "w1": "weekly"}
+
+
 def test_cli_import_then_list_show_disable(tmp_path):
     result = _cli(tmp_path, "profiles", "import", str(SAMPLES))
     assert result.returncode == 0, result.stderr

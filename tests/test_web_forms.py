@@ -28,6 +28,12 @@ def test_a_good_form_gives_the_profile_fields():
                     "cadence": "weekly", "challenges": True}
 
 
+def test_a_daily_cadence_is_taken_and_a_stored_daily_profile_is_shown_as_daily():
+    _, data = _read(**{**GOOD, "cadence": "daily"})
+    assert data["cadence"] == "daily"
+    assert ProfileForm.of_profile({**data, "email": "a@example.org"}).cadence == "daily"
+
+
 def test_each_bad_field_gets_its_own_message_and_nothing_is_returned():
     f, data = _read(**{**GOOD, "name": "Two\nlines", "emails": "not-an-address", "regions": ["Narnia"],
                        "cpv": ["IT services"], "value_min": "lots", "cadence": "hourly"})

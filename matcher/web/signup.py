@@ -162,6 +162,7 @@ def routes(site: Site) -> list[Route]:
         mails = []
         if done.first_time:
             mails.append(("welcome", profile.email, {"name": profile.name, "weekday": WEEKDAYS[cfg.digest.weekday],
+                                                     "cadence": profile.cadence,
                                                      "profile_url": signer.profile_url(profile.id, now),
                                                      "unsubscribe_url": signer.unsubscribe_url(profile.id, now)}))
             mails += [recipient_mail(site, profile, address) for address in pending]
@@ -171,7 +172,7 @@ def routes(site: Site) -> list[Route]:
         if profile is None:
             return pages.error(404, "Profile not found", "The profile this sign-up made no longer exists.")
         return pages.page("confirmed", request=request, name=profile.name, pending=pending,
-                          weekday=WEEKDAYS[cfg.digest.weekday], profile_url=signer.profile_url(profile.id, site.now()))
+                          weekday=WEEKDAYS[cfg.digest.weekday], cadence=profile.cadence, profile_url=signer.profile_url(profile.id, site.now()))
 
     def recipient(request: Request):
         now = site.now()
