@@ -10,10 +10,11 @@ digest is empty, so the got-nothing list has rows), half of the items with a ver
 one item each (the page shows a 12-week trend); one champion. Then it starts `matcher serve` in its own process and
 times one request for the cold first page (nothing computed yet: the week's index, figures and trend, then page 1),
 then fetches the overview (`/champion/{token}`, the current week) with `--clients` concurrent httpx clients,
-`--requests` in all, walking through every page of SMEs (`&page=1..N/100`, so most pages are rendered for the
-first time during the run), after one warm-up request each. It prints the latency p50/p95/max and requests per
-second, beside the anchor measured in the same run: the same clients fetching `/healthz` (the server's floor: one
-tiny page and one SELECT 1). PostgreSQL is a throwaway cluster (tests/pgserver.py: Debian's postgresql binaries),
+`--requests` in all, after one warm-up request each: first all on the first page ("page 1", as champions open
+it), then walking through every page of SMEs ("every page", `&page=1..N/100`: most pages are rendered for the
+first time during the run). It prints the latency p50/p95/max and requests per second, beside the anchor measured
+in the same run: the same clients fetching `/healthz` (the server's floor: a tiny page, a SELECT 1 and each
+source's freshness). PostgreSQL is a throwaway cluster (tests/pgserver.py: Debian's postgresql binaries),
 or MATCHER_TEST_PG_URL.
 """
 from __future__ import annotations
@@ -145,6 +146,7 @@ def run(db: str, url: str, folder: Path, args: argparse.Namespace, smes: int) ->
         cold = time.perf_counter() - t
         paths = [token_path] + [f"{token_path}?page={n}" for n in range(2, -(-smes // 100) + 1)]
         anchor, anchor_wall = asyncio.run(load(base, ["/healthz"], args.clients, args.requests))
+        first, first_wall = asyncio.run(load(base, [token_path], args.clients, args.requests))
         page, page_wall = asyncio.run(load(base, paths, args.clients, args.requests))
     except Exception:
         print((folder / "serve.log").read_text()[-3000:], file=sys.stderr)
@@ -158,9 +160,10 @@ def run(db: str, url: str, folder: Path, args: argparse.Namespace, smes: int) ->
             server.wait()
     print(f"{db:10s} {smes} SMEs (seeded in {seeded:.0f} s), {args.clients} clients, {args.requests} requests"
           f" over {len(paths)} pages; cold first page {1000 * cold:.0f} ms; load {os.getloadavg()[0]:.1f}")
-    print(f"  overview  p50 {1000 * pct(page, 50):7.1f} ms  p95 {1000 * pct(page, 95):7.1f} ms  max {1000 * max(page):7.1f} ms"
-          f"  {len(page) / page_wall:6.1f} req/s")
-    print(f"  /healthz  p50 {1000 * pct(anchor, 50):7.1f} ms  p95 {1000 * pct(anchor, 95):7.1f} ms  max {1000 * max(anchor):7.1f} ms"
+    for name, values, wall in (("page 1", first, first_wall), ("every page", page, page_wall)):
+        print(f"  {name:10s} p50 {1000 * pct(values, 50):7.1f} ms  p95 {1000 * pct(values, 95):7.1f} ms  "
+              f"max {1000 * max(values):7.1f} ms  {len(values) / wall:6.1f} req/s")
+    print(f"  /healthz   p50 {1000 * pct(anchor, 50):7.1f} ms  p95 {1000 * pct(anchor, 95):7.1f} ms  max {1000 * max(anchor):7.1f} ms"
           f"  {len(anchor) / anchor_wall:6.1f} req/s  (anchor)")
 
 

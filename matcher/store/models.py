@@ -4,7 +4,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, LargeBinary, Text, UniqueConstraint
+from sqlalchemy import JSON, Column, Index, LargeBinary, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 
@@ -52,7 +52,7 @@ class Notice(SQLModel, table=True):
     raw: dict[str, Any] = _json(default_factory=dict)
     content_hash: str = Field(max_length=64)
     first_seen: datetime = Field(default_factory=utcnow, index=True)
-    last_seen: datetime = Field(default_factory=utcnow)
+    last_seen: datetime = Field(default_factory=utcnow, index=True)  # the desk's data fingerprint reads its max
 
 
 class NoticeAlias(SQLModel, table=True):
@@ -160,7 +160,9 @@ class Reminder(SQLModel, table=True):
 
 
 class Match(SQLModel, table=True):
-    __table_args__ = (UniqueConstraint("profile_id", "notice_key", "week"),)
+    # a digest's items by (digest, SME, notice) from the index alone: the desk counts sent items and their verdicts
+    __table_args__ = (UniqueConstraint("profile_id", "notice_key", "week"),
+                      Index("ix_match_digest_items", "digest_id", "profile_id", "notice_key"))
 
     id: int | None = Field(default=None, primary_key=True)
     profile_id: str = Field(index=True, max_length=100)
@@ -174,7 +176,7 @@ class Match(SQLModel, table=True):
     raw_score: float = 0.0
     score: float = Field(0.0, description="calibrated 0-1 score compared with matching.threshold")
     explanation: dict[str, Any] = _json(default_factory=dict)
-    digest_id: int | None = Field(default=None, index=True)
+    digest_id: int | None = Field(default=None)  # indexed by ix_match_digest_items
     created_at: datetime = Field(default_factory=utcnow)
 
 

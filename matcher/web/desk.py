@@ -29,7 +29,8 @@ from matcher.web import champion
 from matcher.web import overview as paged
 from matcher.web.cache import PageCache
 from matcher.web.hardening import SECURITY_HEADERS
-from matcher.web.desk_report import attach_marks, data_version, delivery_note, explain_quiet, totals, trend
+from matcher.web.desk_report import (attach_marks, data_version, delivery_note, explain_quiet, sent_counts, totals,
+                                     trend, trend_weeks)
 from matcher.web.site import Site
 
 log = logging.getLogger(__name__)
@@ -142,9 +143,10 @@ def routes(site: Site) -> list[Route]:
 
     def week_overview(week: str):  # noqa: ANN202 - what the overview shows of a week, the same for every champion
         with session_scope(site.engine) as s:
-            report = paged.week_index(s, week)
+            counted = sent_counts(s, trend_weeks(week, 12), served_in=week)  # once for the index and the trend
+            report = paged.week_index(s, week, counts=counted[week])
             weeks = champion.recent_weeks(s)
-            over_time = trend(s, week, tz, 12)
+            over_time = trend(s, week, tz, 12, counted)
             s.rollback()
         return report, weeks, over_time
 

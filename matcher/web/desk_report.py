@@ -149,9 +149,9 @@ class WeekFigures:
                 "champion_relevant_share": self.champion_relevant_share, "feedback_rate": self.feedback_rate}
 
 
-def sent_counts(session: Session, weeks: list[str], served: bool = False) -> dict[str, tuple[int, int, int, int, int]]:
-    """Per week: (items sent, SMEs sent at least one (counted when `served`, else 0), items the SMEs marked relevant,
-    not relevant, with any verdict).
+def sent_counts(session: Session, weeks: list[str], served_in: str | None = None) -> dict[str, tuple[int, int, int, int, int]]:
+    """Per week: (items sent, SMEs sent at least one (counted for the week `served_in` only, else 0), items the SMEs
+    marked relevant, not relevant, with any verdict).
 
     Counted in the database: the items from the digests' side (an index-only count per digest), the verdicts from
     the feedback's side (each verdict looked up in the items sent), so the cost follows the verdicts, not the items."""
@@ -160,10 +160,10 @@ def sent_counts(session: Session, weeks: list[str], served: bool = False) -> dic
     for week, items in session.exec(select(Digest.week, func.count(Match.id))
                                     .join(Match, Match.digest_id == Digest.id).where(sent_digests).group_by(Digest.week)):
         out[week][0] = int(items)
-    if served:
-        for week, smes in session.exec(select(Digest.week, func.count(Digest.id)).where(
-                sent_digests, select(Match.id).where(Match.digest_id == Digest.id).exists()).group_by(Digest.week)):
-            out[week][1] = int(smes)
+    if served_in in out:
+        out[served_in][1] = int(session.exec(select(func.count(Digest.id)).where(
+            Digest.week == served_in, col(Digest.state).in_(SENT_STATES),
+            select(Match.id).where(Match.digest_id == Digest.id).exists())).one())
     for week, verdict, n in session.exec(
             select(Digest.week, Feedback.verdict, func.count())
             .select_from(Feedback)
@@ -176,13 +176,13 @@ def sent_counts(session: Session, weeks: list[str], served: bool = False) -> dic
     return {w: tuple(v) for w, v in out.items()}  # type: ignore[misc]
 
 
-def week_figures(session: Session, weeks: list[str], tz: str) -> list[WeekFigures]:
+def week_figures(session: Session, weeks: list[str], tz: str, counts: dict | None = None) -> list[WeekFigures]:
     """Items sent, SMEs' and champions' verdicts on them, feedback rate and unsubscribes, for each week given.
 
     The SMEs' side is counted in the database (sent_counts); champions' marks are few: read from their side."""
     if not weeks:
         return []
-    by_week = sent_counts(session, weeks)
+    by_week = counts if counts is not None else sent_counts(session, weeks)  # counts: sent_counts' answer
     any_marks = session.exec(select(ChampionMark.id).limit(1)).first() is not None
     marked = [] if not any_marks else list(session.exec(
         select(Digest.week, ChampionMark.profile_id, ChampionMark.notice_key, ChampionMark.verdict, ChampionMark.created_at)
@@ -208,9 +208,13 @@ def week_figures(session: Session, weeks: list[str], tz: str) -> list[WeekFigure
     return out
 
 
-def trend(session: Session, up_to: str, tz: str, weeks: int = 12) -> list[WeekFigures]:
-    """The figures for `weeks` weeks ending with `up_to`, newest first."""
-    return week_figures(session, [shift_week(up_to, -i) for i in range(weeks)], tz)
+def trend_weeks(up_to: str, weeks: int = 12) -> list[str]:
+    return [shift_week(up_to, -i) for i in range(weeks)]
+
+
+def trend(session: Session, up_to: str, tz: str, weeks: int = 12, counts: dict | None = None) -> list[WeekFigures]:
+    """The figures for `weeks` weeks ending with `up_to`, newest first (counts: sent_counts over those weeks)."""
+    return week_figures(session, trend_weeks(up_to, weeks), tz, counts)
 
 
 def totals(figures: list[WeekFigures]) -> WeekFigures:

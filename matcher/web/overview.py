@@ -67,8 +67,9 @@ def _feedback_of_match():  # noqa: ANN202
     return and_(Feedback.profile_id == Match.profile_id, Feedback.notice_key == Match.notice_key)
 
 
-def week_index(session: Session, week: str, quiet_weeks: int = 1) -> WeekIndex:
-    """The week's SMEs in order, who got nothing, and the figures (see matcher.web.champion for the words)."""
+def week_index(session: Session, week: str, quiet_weeks: int = 1, counts: tuple | None = None) -> WeekIndex:
+    """The week's SMEs in order, who got nothing, and the figures (see matcher.web.champion for the words).
+    `counts`: desk_report.sent_counts' answer for this week (with served_in=week), when already counted."""
     week = parse_week(week)
     if quiet_weeks < 1:
         raise ValueError(f"quiet_weeks must be 1 or more, not {quiet_weeks}")
@@ -89,7 +90,7 @@ def week_index(session: Session, week: str, quiet_weeks: int = 1) -> WeekIndex:
         col(Digest.state).in_(SENT_STATES), Digest.item_count > 0, col(Digest.week).in_(window))))
     quiet = [e for e in smes if e.active and (e.profile_id not in had_items or e.state == "empty")]
 
-    items, served, rel, notrel, _ = sent_counts(session, [week], served=True)[week]
+    items, served, rel, notrel, _ = counts or sent_counts(session, [week], served_in=week)[week]
     figures = Figures(active_smes=len(active), digests=len(digests), smes_served=served, items_sent=items,
                       relevant=rel, not_relevant=notrel, no_feedback=items - rel - notrel,
                       not_relevant_share=round(notrel / items, 4) if items else None, smes_got_nothing=len(quiet))
