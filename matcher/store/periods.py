@@ -70,3 +70,43 @@ def daily_since(session: Session, profile_ids: Sequence[str], period: Period, no
     for pid, cut in found.items():
         out[pid] = max(cut - OVERLAP, floor)
     return out
+
+
+def week_and_days(week: str) -> list[str]:
+    """The labels a week's desk page reads: the week's own (weekly digests) and its days' (daily digests)."""
+    return [week, *parse(week).days]
+
+
+def labels_by_week(weeks: Sequence[str]) -> dict[str, str]:
+    """{label: week} over the weeks' own labels and their days'."""
+    return {label: week for week in weeks for label in week_and_days(week)}
+
+
+def week_of_label(label: str) -> str:
+    return parse(label).week
+
+
+def up_to_week(column: Any, week: str) -> Any:
+    """Labels of periods that began by the end of `week` (the week itself, its days, and every earlier one)."""
+    end = parse(week).end
+    return or_(and_(_is_week(column), column <= week), and_(~_is_week(column), column <= end.isoformat()))
+
+
+def one_per_sme(rows: Sequence[Any], sent_states: Sequence[str] = ("sent",)) -> dict[str, tuple[Any, list[Any]]]:
+    """A week's digest rows (each with .profile_id, .week, .state, .id; a daily SME has one a day) as one per SME:
+    (the row that stands for the week, the ids whose items the week shows). With anything sent: every sent row's
+    items, under the week's own digest if it was sent, else the latest sent day; with nothing sent: the week's
+    own digest, else the latest day, as it is."""
+    by_sme: dict[str, list[Any]] = {}
+    for r in rows:
+        by_sme.setdefault(r.profile_id, []).append(r)
+    out = {}
+    for pid, mine in by_sme.items():
+        mine.sort(key=lambda r: ("-W" not in r.week, r.week))  # the week's own row first, then the days in order
+        sent = [r for r in mine if r.state in sent_states]
+        if sent:
+            out[pid] = (sent[0] if "-W" in sent[0].week else sent[-1], [r.id for r in sent])
+        else:
+            stands = mine[0] if "-W" in mine[0].week else mine[-1]
+            out[pid] = (stands, [stands.id])
+    return out

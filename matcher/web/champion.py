@@ -25,6 +25,7 @@ from matcher.store.models import Digest, Feedback, Match, Notice, Profile
 from matcher.store.profiles import active_profiles
 from matcher.digest.render import explanation_strings, explanation_text, format_when, safe_url
 from matcher.store import as_utc
+from matcher.store.periods import one_per_sme, up_to_week, week_and_days, week_of_label
 
 SENT_STATES = ("sent",)
 NO_DIGEST = "no digest"
@@ -222,32 +223,35 @@ def _sme_week(profile: Profile | None, profile_id: str, active: bool, week: str,
 
 
 def _weeks_with_items(session: Session, up_to: str) -> dict[str, set[str]]:
-    """Per SME, the weeks up to `up_to` in which it was sent at least one item."""
+    """Per SME, the weeks up to `up_to` in which it was sent at least one item (a daily digest counts for its week)."""
     stmt = select(Digest.profile_id, Digest.week).where(
-        col(Digest.state).in_(SENT_STATES), Digest.item_count > 0, Digest.week <= up_to
+        col(Digest.state).in_(SENT_STATES), Digest.item_count > 0, up_to_week(Digest.week, up_to)
     )
     out: dict[str, set[str]] = {}
     for pid, week in session.exec(stmt):
-        out.setdefault(pid, set()).add(week)
+        out.setdefault(pid, set()).add(week if "-W" in week else week_of_label(week))
     return out
 
 
 def week_report(session: Session, week: str, tz: str = "Europe/London", quiet_weeks: int = 1) -> WeekReport:
-    """Everything a champion sees for one ISO week."""
+    """Everything a champion sees for one ISO week; a daily SME's days are its week (matcher.store.periods.one_per_sme)."""
     week = parse_week(week)
     if quiet_weeks < 1:
         raise ValueError(f"quiet_weeks must be 1 or more, not {quiet_weeks}")
-    digests = {d.profile_id: d for d in session.exec(select(Digest).where(Digest.week == week))}
+    labels = week_and_days(week)
+    chosen = one_per_sme(list(session.exec(select(Digest).where(col(Digest.week).in_(labels)))), SENT_STATES)
+    digests = {pid: d for pid, (d, _) in chosen.items()}
     active = {p.id: p for p in active_profiles(session)}
     others = [pid for pid in digests if pid not in active]
     profiles = dict(active)
     if others:
         profiles.update({p.id: p for p in session.exec(select(Profile).where(col(Profile.id).in_(others)))})
-    items = _items_by_digest(session, Digest.week == week, tz)
+    by_digest = _items_by_digest(session, col(Digest.week).in_(labels), tz)
+    items = {pid: sorted((i for did in ids for i in by_digest.get(did, [])), key=lambda i: (-i.score, i.rank, i.notice_key))
+             for pid, (_, ids) in chosen.items()}
 
     smes = [
-        _sme_week(profiles.get(pid), pid, pid in active, week, digests.get(pid),
-                  items.get(digests[pid].id, []) if pid in digests else [])  # type: ignore[arg-type]
+        _sme_week(profiles.get(pid), pid, pid in active, week, digests.get(pid), items.get(pid, []))
         for pid in sorted(set(active) | set(digests), key=lambda p: ((profiles[p].name if p in profiles else p).casefold(), p))
     ]
 

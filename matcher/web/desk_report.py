@@ -8,6 +8,7 @@ Why an active SME got nothing, first cause that holds:
   nothing above threshold  the match run found nothing at or above matching.threshold: its best score that week
   all sent before        everything that matched had been sent in an earlier digest
   no match run           no match run recorded for that week (e.g. signed up after it)
+A daily SME's week is its days (matcher.store.periods.one_per_sme): the reasons then say "new" and "on any day".
 """
 from __future__ import annotations
 
@@ -25,6 +26,7 @@ from matcher.match.filters import ProfileFilter
 from matcher.store.champions import marks_for
 from matcher.store.engine import as_utc
 from matcher.store.models import ChampionMark, Digest, Feedback, Match, Notice, Profile, ProfileEvent, WeekOutcome
+from matcher.store.periods import labels_by_week, one_per_sme, week_and_days
 from matcher.store.profiles import to_spec
 from matcher.web.champion import SENT_STATES, WeekReport, shift_week
 
@@ -85,18 +87,42 @@ def _title(session: Session, key: str | None) -> str | None:
     return session.exec(select(Notice.title).where(Notice.key == key)).first()
 
 
+def _week_outcomes(session: Session, labels: list[str], ids: list[str]) -> dict[str, WeekOutcome]:
+    """Per SME, its match outcome for the week; a daily SME's days summed (matched), best of them, first error."""
+    out: dict[str, WeekOutcome] = {}
+    rows = session.exec(select(WeekOutcome).where(col(WeekOutcome.week).in_(labels), col(WeekOutcome.profile_id).in_(ids))
+                        .order_by(WeekOutcome.week))
+    for o in rows:
+        if o.profile_id not in out:
+            out[o.profile_id] = WeekOutcome(profile_id=o.profile_id, week=o.week, matched=o.matched, error=o.error,
+                                            best_score=o.best_score, best_notice_key=o.best_notice_key)
+            continue
+        acc = out[o.profile_id]
+        acc.matched += o.matched
+        acc.error = acc.error or o.error
+        if o.best_score is not None and (acc.best_score is None or o.best_score > acc.best_score):
+            acc.best_score, acc.best_notice_key = o.best_score, o.best_notice_key
+    return out
+
+
 def explain_quiet(session: Session, report: WeekReport, threshold: float) -> None:
     """Replace each got-nothing reason with its cause (see the module doc), and set q.cause to its kind."""
     if not report.got_nothing:
         return
     ids = [q.profile_id for q in report.got_nothing]
     profiles = {p.id: p for p in session.exec(select(Profile).where(col(Profile.id).in_(ids)))}
-    digests = {d.profile_id: d for d in session.exec(select(Digest).where(Digest.week == report.week, col(Digest.profile_id).in_(ids)))}
-    outcomes = {o.profile_id: o for o in session.exec(select(WeekOutcome).where(WeekOutcome.week == report.week,
-                                                                               col(WeekOutcome.profile_id).in_(ids)))}
+    labels = week_and_days(report.week)  # a daily SME's days are its week
+    rows = list(session.exec(select(Digest).where(col(Digest.week).in_(labels), col(Digest.profile_id).in_(ids))))
+    digests = {pid: d for pid, (d, _) in one_per_sme(rows, SENT_STATES).items()}
+    for d in rows:  # a day whose send failed says so, whatever the other days did
+        if d.state in ("failed", "dead", "bounced") and digests[d.profile_id].state not in SENT_STATES:
+            digests[d.profile_id] = d
+    outcomes = _week_outcomes(session, labels, ids)
     for q in report.got_nothing:
         p, d, o = profiles.get(q.profile_id), digests.get(q.profile_id), outcomes.get(q.profile_id)
-        cause, reason = "no-match-run", "no match run recorded for this week"
+        daily = p is not None and p.cadence == "daily"
+        new, when = (" new", " on any day this week") if daily else ("", " this week")
+        cause, reason = "no-match-run", f"no{' daily' if daily else ''} match run recorded for this week"
         problem = (profile_problem(p) if p else None) or (o.error if o and o.error else None)
         if p is not None and (paused := paused_reason(p)):
             cause, reason = "paused", paused
@@ -107,11 +133,12 @@ def explain_quiet(session: Session, report: WeekReport, threshold: float) -> Non
         elif o is not None and o.matched == 0:
             cause = "below-threshold"
             if o.best_score is None:
-                reason = "nothing passed its filters this week (no open notice in its regions, value range and words)"
+                reason = (f"nothing{new} passed its filters{when} (no{new} open notice in its regions, value range "
+                          "and words)")
             else:
                 title = _title(session, o.best_notice_key)
-                reason = (f"nothing above the threshold {threshold:.2f}: best score {o.best_score:.2f}"
-                          + (f" (\u201c{title}\u201d)" if title else ""))
+                reason = (f"nothing{new} above the threshold {threshold:.2f}{when if daily else ''}: best score "
+                          f"{o.best_score:.2f}" + (f" (\u201c{title}\u201d)" if title else ""))
         elif o is not None:
             cause, reason = "sent-before", f"{o.matched} matched, all sent in earlier digests"
         q.reason, q.cause = reason, cause  # type: ignore[attr-defined]
@@ -155,23 +182,30 @@ def sent_counts(session: Session, weeks: list[str], served_in: str | None = None
 
     Counted in the database: the items from the digests' side (an index-only count per digest), the verdicts from
     the feedback's side (each verdict looked up in the items sent), so the cost follows the verdicts, not the items."""
-    sent_digests = and_(col(Digest.week).in_(weeks), col(Digest.state).in_(SENT_STATES))
+    of_week = labels_by_week(weeks)  # a daily digest counts for its week
+    sent_digests = and_(col(Digest.week).in_(of_week), col(Digest.state).in_(SENT_STATES))
     out = {w: [0, 0, 0, 0, 0] for w in weeks}
-    for week, items in session.exec(select(Digest.week, func.count(Match.id))
-                                    .join(Match, Match.digest_id == Digest.id).where(sent_digests).group_by(Digest.week)):
-        out[week][0] = int(items)
+    for label, items in session.exec(select(Digest.week, func.count(Match.id))
+                                     .join(Match, Match.digest_id == Digest.id).where(sent_digests).group_by(Digest.week)):
+        out[of_week[label]][0] += int(items)
     if served_in in out:
-        out[served_in][1] = int(session.exec(select(func.count(Digest.id)).where(
-            Digest.week == served_in, col(Digest.state).in_(SENT_STATES),
-            select(Match.id).where(Match.digest_id == Digest.id).exists())).one())
-    for week, verdict, n in session.exec(
+        has_items = select(Match.id).where(Match.digest_id == Digest.id).exists()
+        days = [label for label, week in of_week.items() if week == served_in and label != served_in]
+        any_daily = session.exec(select(Digest.id).where(col(Digest.week).in_(days)).limit(1)).first() is not None
+        # a daily SME is served once for all its days (and once if it had a weekly digest too)
+        count = func.count(func.distinct(Digest.profile_id)) if any_daily else func.count(Digest.id)
+        out[served_in][1] = int(session.exec(select(count).where(
+            col(Digest.week).in_([served_in, *days] if any_daily else [served_in]), col(Digest.state).in_(SENT_STATES),
+            has_items)).one())
+    for label, verdict, n in session.exec(
             select(Digest.week, Feedback.verdict, func.count())
             .select_from(Feedback)
             .join(Match, and_(Match.profile_id == Feedback.profile_id, Match.notice_key == Feedback.notice_key))
             .join(Digest, col(Digest.id) == Match.digest_id)
             .where(sent_digests).group_by(Digest.week, Feedback.verdict)):
+        week = of_week[label]
         if verdict in ("relevant", "not-relevant"):
-            out[week][2 if verdict == "relevant" else 3] = int(n)
+            out[week][2 if verdict == "relevant" else 3] += int(n)
         out[week][4] += int(n)
     return {w: tuple(v) for w, v in out.items()}  # type: ignore[misc]
 
@@ -189,9 +223,11 @@ def week_figures(session: Session, weeks: list[str], tz: str, counts: dict | Non
         .select_from(ChampionMark)
         .join(Match, and_(Match.profile_id == ChampionMark.profile_id, Match.notice_key == ChampionMark.notice_key))
         .join(Digest, col(Digest.id) == Match.digest_id)
-        .where(col(Digest.week).in_(weeks), col(Digest.state).in_(SENT_STATES))))
+        .where(col(Digest.week).in_(labels_by_week(weeks)), col(Digest.state).in_(SENT_STATES))))
+    of_week = labels_by_week(weeks)
     latest: dict[tuple[str, str, str], tuple] = {}
-    for w, pid, key, verdict, when in marked:
+    for label, pid, key, verdict, when in marked:
+        w = of_week[label]
         if (w, pid, key) not in latest or when > latest[(w, pid, key)][1]:
             latest[(w, pid, key)] = (verdict, when)
     out = []

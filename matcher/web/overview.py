@@ -18,6 +18,7 @@ from sqlmodel import Session, col, select
 
 from matcher import clock
 from matcher.store.models import Digest, Feedback, Match, Notice, Profile
+from matcher.store.periods import one_per_sme, up_to_week, week_and_days, week_of_label
 from matcher.web.champion import NO_DIGEST, SENT_STATES, Figures, QuietSme, parse_week, shift_week
 from matcher.web.desk_report import sent_counts
 
@@ -31,6 +32,7 @@ class Entry:
     active: bool
     state: str  # the digest state, or 'no digest'
     digest_id: int | None
+    digest_ids: tuple[int, ...] = ()  # the digests whose items the week shows (a daily SME's sent days)
 
 
 @dataclass
@@ -73,19 +75,22 @@ def week_index(session: Session, week: str, quiet_weeks: int = 1, counts: tuple 
     week = parse_week(week)
     if quiet_weeks < 1:
         raise ValueError(f"quiet_weeks must be 1 or more, not {quiet_weeks}")
-    digests = {pid: (did, state) for pid, did, state in session.exec(
-        select(Digest.profile_id, Digest.id, Digest.state).where(Digest.week == week))}
+    labels = week_and_days(week)
+    chosen = one_per_sme(session.exec(select(Digest.profile_id, Digest.week, Digest.state, Digest.id)
+                                      .where(col(Digest.week).in_(labels))).all(), SENT_STATES)
+    digests = {pid: (d.id, d.state, tuple(ids)) for pid, (d, ids) in chosen.items()}
     active_now = and_(Profile.enabled == True, col(Profile.unsubscribed_at).is_(None))  # noqa: E712
-    this_week = select(Digest.profile_id).where(Digest.week == week)
+    this_week = select(Digest.profile_id).where(col(Digest.week).in_(labels))
     people = session.exec(select(Profile.id, Profile.name, active_now)
                           .where(or_(active_now, col(Profile.id).in_(this_week)))).all()
     names = {pid: name for pid, name, _ in people}
     active = {pid for pid, _, is_active in people if is_active}
     smes = [Entry(pid, names.get(pid, f"(profile {pid} is no longer stored)"), pid in active,
-                  digests[pid][1] if pid in digests else NO_DIGEST, digests[pid][0] if pid in digests else None)
+                  digests[pid][1] if pid in digests else NO_DIGEST, digests[pid][0] if pid in digests else None,
+                  digests[pid][2] if pid in digests else ())
             for pid in sorted(active | set(digests), key=lambda p: (names.get(p, p).casefold(), p))]
 
-    window = [shift_week(week, -i) for i in range(quiet_weeks)]
+    window = [label for i in range(quiet_weeks) for label in week_and_days(shift_week(week, -i))]
     had_items = set(session.exec(select(Digest.profile_id).distinct().where(
         col(Digest.state).in_(SENT_STATES), Digest.item_count > 0, col(Digest.week).in_(window))))
     quiet = [e for e in smes if e.active and (e.profile_id not in had_items or e.state == "empty")]
@@ -99,7 +104,7 @@ def week_index(session: Session, week: str, quiet_weeks: int = 1, counts: tuple 
 
 def sme_rows(session: Session, entries: list[Entry]) -> list[SmeRow]:
     """The overview's rows for these SMEs: two grouped queries over their digests' items."""
-    ids = [e.digest_id for e in entries if e.digest_id is not None]
+    ids = [did for e in entries for did in (e.digest_ids or ((e.digest_id,) if e.digest_id is not None else ()))]
     counts: dict[int, tuple[int, int, int]] = {}
     best: dict[int, tuple[str, float]] = {}
     if ids:
@@ -119,8 +124,10 @@ def sme_rows(session: Session, entries: list[Entry]) -> list[SmeRow]:
             best[did] = (title if title is not None else f"(notice {key} is no longer stored)", round(float(score), 4))
     rows = []
     for e in entries:
-        n, rel, notrel = counts.get(e.digest_id, (0, 0, 0)) if e.digest_id is not None else (0, 0, 0)
-        title, score = best.get(e.digest_id, (None, None)) if e.digest_id is not None else (None, None)
+        mine = e.digest_ids or ((e.digest_id,) if e.digest_id is not None else ())
+        n, rel, notrel = (sum(counts.get(d, (0, 0, 0))[k] for d in mine) for k in range(3))
+        tops = [best[d] for d in mine if d in best]  # a daily SME's best over its days: highest score, earliest day
+        title, score = max(tops, key=lambda t: t[1]) if tops else (None, None)
         rows.append(SmeRow(e.profile_id, e.name, e.active, e.state, n, rel, notrel, title, score))
     return rows
 
@@ -131,7 +138,8 @@ def quiet_rows(session: Session, index: WeekIndex, entries: list[Entry]) -> list
     last: dict[str, str] = {}
     for pid, week, state, count in session.exec(  # these SMEs' digests up to the week (by the (SME, week) key)
             select(Digest.profile_id, Digest.week, Digest.state, Digest.item_count)
-            .where(col(Digest.profile_id).in_(ids), Digest.week <= index.week)) if ids else ():
+            .where(col(Digest.profile_id).in_(ids), up_to_week(Digest.week, index.week))) if ids else ():
+        week = week if "-W" in week else week_of_label(week)  # a daily digest counts for its week
         if state in SENT_STATES and count > 0 and week > last.get(pid, ""):
             last[pid] = week
     return [QuietSme(e.profile_id, e.name, e.state, "", last.get(e.profile_id)) for e in entries]
