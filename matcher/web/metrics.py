@@ -28,6 +28,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from matcher import clock
+from matcher.period import period_of
 from matcher.config import Config
 from matcher.store import as_utc
 from matcher.store.models import Digest, Notice, NoticeIdProbe, Quarantined, Watermark
@@ -56,6 +57,9 @@ class StoreCollector:
                       s.exec(select(Digest.state, func.count()).group_by(Digest.state)))
             yield _by("matcher_digests_this_week", f"Digests of the current ISO week by state", "state",
                       s.exec(select(Digest.state, func.count()).where(Digest.week == week).group_by(Digest.state)))
+            today = period_of(self.now(), "daily", self.cfg.digest.timezone).label
+            yield _by("matcher_digests_today", "Daily SMEs' digests of today by state", "state",
+                      s.exec(select(Digest.state, func.count()).where(Digest.week == today).group_by(Digest.state)))
             marks = list(s.exec(select(Watermark)))
         duration = GaugeMetricFamily("matcher_poll_duration_seconds", "How long the last poll took", labels=["source"])
         polled = GaugeMetricFamily("matcher_last_poll_timestamp_seconds", "When the last poll ran", labels=["source"])
