@@ -167,6 +167,7 @@ def main() -> None:
         from bench_delivery import run as run_delivery
 
         run_delivery(args.digests, args.connections)
+        print("machine load (1, 5, 15 min): " + " ".join(f"{x:.2f}" for x in os.getloadavg()) + f" on {os.cpu_count()} cores")
         return
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")

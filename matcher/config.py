@@ -260,6 +260,7 @@ class DeliveryConfig(_Section):
     lease_seconds: float = Field(900, ge=1, le=7 * 86400, description="a digest claimed by a sender that has not finished within this is claimed again by the next run")
     max_hard_bounces: int = Field(3, ge=1, le=100, description="permanent 5xx answers in a row after which the SME is paused")
     helo_hostname: str | None = Field(None, description="the name given in EHLO (default: this machine's FQDN)")
+    compose_workers: int = Field(1, ge=0, le=16, description="processes composing digests beside the SMTP sender in a large run (0: it composes them itself)")
 
     @model_validator(mode="after")
     def _tls_modes(self) -> "DeliveryConfig":

@@ -147,3 +147,40 @@ def test_a_whole_claim_batch_of_skipped_digests_does_not_end_the_run_before_the_
     assert result.outcomes == {"skipped": 45, "sent": 15}
     assert sorted(r[0] for r in server.recipients) == [f"{pid}@example.org" for pid in pids[45:]]
     assert {d.state for pid, d in _states(engine).items() if pid in pids[:45]} == {"skipped"}
+
+
+def test_a_large_run_composes_in_worker_processes_and_sends_each_digest_once_with_its_message_id(tmp_path, monkeypatch):
+    import matcher.deliver.send as send
+    from matcher.deliver.compose_pool import ComposePool
+    from matcher.digest.build import build_digests
+
+    monkeypatch.setattr(send, "POOL_FROM", 20)  # this run counts as large
+    by_workers: list[int] = []
+    compose = ComposePool.compose
+
+    async def counted(self, ids):
+        composed = await compose(self, ids)
+        by_workers.extend(c.digest_id for c in composed or [])
+        return composed
+
+    monkeypatch.setattr(ComposePool, "compose", counted)
+    # a run this small would be over before the workers are up: wait for them (a large run does not)
+    monkeypatch.setattr(ComposePool, "ready", property(lambda self: self.started.result(timeout=120) is not None))
+    with smtp_server() as (server, port):
+        cfg = _smtp_config(tmp_path, port)
+        engine = store_for(cfg)
+        pids = [f"sme{i:03d}" for i in range(150)]
+        _seed(engine, pids)
+        with session_scope(engine) as s:
+            build_digests(s, cfg, NOW)
+        with session_scope(engine) as s:
+            result = send.deliver_digests(s, cfg, NOW)
+
+    states = _states(engine)
+    assert result.outcomes == {"sent": 150}
+    assert sorted(r[0] for r in server.recipients) == [f"{pid}@example.org" for pid in pids]
+    assert sorted(m["Message-ID"] for m in server.messages) == sorted(d.message_id for d in states.values())
+    assert by_workers, "the workers composed none of them"
+    assert len(set(by_workers)) == len(by_workers)  # none composed twice
+    texts = {m["To"].addresses[0].addr_spec: m.get_body(("plain",)).get_content() for m in server.messages}
+    assert all(f"Tender for {pid}" in texts[f"{pid}@example.org"] for pid in pids)

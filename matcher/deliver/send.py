@@ -33,18 +33,20 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from jinja2 import Environment
+from sqlalchemy import func
 from sqlalchemy.engine import Engine
-from sqlmodel import Session
+from sqlmodel import Session, select
 
 from matcher import clock
 from matcher.config import Config, DeliveryConfig
+from matcher.deliver.compose_pool import ComposePool
 from matcher.deliver.smtp import Job, Outcome, SmtpEngine, SmtpSettings
 from matcher.deliver.tokens import LinkSigner
 from matcher.digest.batch import Composed, Composer, why_not_sent
 from matcher.digest.build import compose
 from matcher.digest.render import template_env, to_bytes
 from matcher.store import claims
-from matcher.store.models import Digest, Profile
+from matcher.store.models import Digest, Profile, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -295,6 +297,8 @@ def _deliver_one_by_one(session: Session, cfg: Config, now: datetime, transport:
 
 _CLOSE = object()
 COMPOSE_CHUNK = 4  # digests composed between two turns of the sending loop
+POOL_FROM = 300  # a run with fewer digests than this composes them itself (starting workers takes a second or two)
+POOL_CHUNK = 8  # digests handed to a composing worker at once
 
 
 class StoreWriter:
@@ -359,6 +363,62 @@ class StoreWriter:
             future.set_result(value)
 
 
+class _GroupCommit:
+    """The handover and sent marks of all connections, gathered on the sending loop and written by the store
+    thread as one UPDATE each in one transaction (group commit): while one transaction is being committed, the
+    marks that arrive meanwhile wait for the next. A handover still returns only once its mark is committed,
+    so the text never goes out before it; a sent mark is never waited for (a run killed first leaves the
+    digest handed over: an unknown outcome, resent with the same Message-ID)."""
+
+    def __init__(self, writer: StoreWriter, token: str, lease: timedelta) -> None:
+        self.writer, self.token, self.lease = writer, token, lease
+        self.handovers: list[tuple[int, asyncio.Future]] = []
+        self.sents: list[tuple[int, str, bool]] = []
+        self.busy = False
+
+    async def handover(self, digest_id: int) -> bool:
+        future = asyncio.get_running_loop().create_future()
+        self.handovers.append((digest_id, future))
+        self._kick()
+        return await future
+
+    def sent(self, digest_id: int, profile_id: str, was_bouncing: bool) -> None:
+        self.sents.append((digest_id, profile_id, was_bouncing))
+        self._kick()
+
+    def _kick(self) -> None:
+        if self.busy or not (self.handovers or self.sents):
+            return
+        handovers, sents = self.handovers, self.sents
+        self.handovers, self.sents, self.busy = [], [], True
+        token, lease = self.token, self.lease
+
+        def write(session: Session) -> set[int]:
+            claims.mark_sent_many(session, sents, token)
+            return claims.mark_handovers(session, [d for d, _ in handovers], token, lease)
+
+        loop = asyncio.get_running_loop()
+        done = self.writer.submit(write)
+        done.add_done_callback(lambda f: loop.call_soon_threadsafe(self._done, f, handovers))
+
+    def _done(self, done: concurrent.futures.Future, handovers: list[tuple[int, asyncio.Future]]) -> None:
+        self.busy = False
+        error = done.exception()
+        for digest_id, future in handovers:
+            if not future.done():
+                if error is not None:
+                    future.set_exception(error)
+                else:
+                    future.set_result(digest_id in done.result())
+        self._kick()
+
+    async def close(self) -> None:
+        """Wait until every mark handed in is committed."""
+        while self.busy or self.sents or self.handovers:
+            self._kick()
+            await asyncio.sleep(0.005)
+
+
 def _deliver_smtp(engine: Engine, cfg: Config, now: datetime, transport: SmtpTransport, week: str, token: str,
                   lease: timedelta, env: Environment, signer: LinkSigner, result: DeliveryResult,
                   stop: threading.Event | None) -> None:
@@ -366,6 +426,9 @@ def _deliver_smtp(engine: Engine, cfg: Config, now: datetime, transport: SmtpTra
     max_attempts = cfg.digest.max_attempts
     max_bounces = cfg.delivery.max_hard_bounces
     composer = Composer(cfg, now, env, signer)
+    pool = None
+    if cfg.delivery.compose_workers and _pending(engine, week, lease) >= POOL_FROM:
+        pool = ComposePool(cfg, now, signer, cfg.delivery.compose_workers)
 
     def recorded(c: Composed) -> Job | None:
         """A composed digest as a Job; one skipped or that could not be composed is recorded as such."""
@@ -381,27 +444,39 @@ def _deliver_smtp(engine: Engine, cfg: Config, now: datetime, transport: SmtpTra
         return Job(digest_id=c.digest_id, profile_id=c.profile_id, sender=c.sender, recipients=list(c.recipients),
                    data=c.data, extra={"bouncing": c.bouncing})
 
+    async def compose_here(ids: list[int]) -> list[Composed]:
+        """On the sending loop's own thread, a few at a time, so the connections go on sending (and the store
+        on committing) in between, and no second thread fights this one for the interpreter."""
+        out: list[Composed] = []
+        for start in range(0, len(ids), COMPOSE_CHUNK):
+            with Session(engine, expire_on_commit=False) as reading:
+                out += composer.compose(reading, ids[start:start + COMPOSE_CHUNK])
+            await asyncio.sleep(0)
+        return out
+
+    async def compose_there(ids: list[int]) -> list[Composed]:
+        chunks = [ids[i:i + POOL_CHUNK] for i in range(0, len(ids), POOL_CHUNK)]
+        out: list[Composed] = []
+        for chunk, composed in zip(chunks, await asyncio.gather(*(pool.compose(c) for c in chunks)), strict=True):  # type: ignore[union-attr]
+            out += composed if composed is not None else await compose_here(chunk)
+        return out
+
     async def claim(n: int) -> list[Job] | None:
-        """Claims are made by the store's thread; the claimed digests are composed here, on the sending loop's
-        own thread, a few at a time, so the connections go on sending (and the store on committing) between
-        them, and no second thread fights this one for the interpreter."""
+        """Claims are made by the store's thread; the claimed digests are composed by the workers, or here."""
         ids = await writer.call(lambda s: _claim(s, week, n, token, lease, result), alone=True)
         if not ids:
             return None
-        jobs = []
-        for start in range(0, len(ids), COMPOSE_CHUNK):
-            with Session(engine, expire_on_commit=False) as reading:
-                composed = composer.compose(reading, ids[start:start + COMPOSE_CHUNK])
-            jobs += [j for j in map(recorded, composed) if j is not None]
-            await asyncio.sleep(0)
-        return jobs
+        composed = await (compose_there(ids) if pool is not None and pool.ready else compose_here(ids))
+        return [j for j in map(recorded, composed) if j is not None]
+
+    marks = _GroupCommit(writer, token, lease)
 
     async def handover(job: Job) -> bool:
-        return await writer.call(lambda s: claims.mark_handover(s, job.digest_id, token, lease))
+        return await marks.handover(job.digest_id)
 
     async def finished(job: Job, outcome: Outcome, error: str | None) -> None:
         if outcome == "sent":
-            writer.submit(lambda s: claims.mark_sent(s, job.digest_id, token, job.profile_id, job.extra["bouncing"]))
+            marks.sent(job.digest_id, job.profile_id, job.extra["bouncing"])
             result.outcomes["sent"] += 1
             result.sent_to.append(f"smtp {transport.where}")
             return
@@ -423,7 +498,22 @@ def _deliver_smtp(engine: Engine, cfg: Config, now: datetime, transport: SmtpTra
             result.outcomes[state or "released"] += 1
 
     try:
-        summary = SmtpEngine(transport.settings).run(claim, handover, finished, stop)
+        async def run() -> Any:
+            try:
+                return await SmtpEngine(transport.settings).run_async(claim, handover, finished, stop)
+            finally:
+                await marks.close()  # every sent mark committed before the run returns
+
+        summary = asyncio.run(run())
         result.stopped = summary.stopped
     finally:
         writer.close()
+        if pool is not None:
+            pool.close()
+
+
+def _pending(engine: Engine, week: str, lease: timedelta) -> int:
+    """How many digests of the week a run would claim (worth starting composing workers for?)."""
+    with Session(engine) as session:
+        stmt = select(func.count()).select_from(Digest).where(Digest.week == week, claims.claimable(utcnow(), lease))
+        return session.exec(stmt).one()

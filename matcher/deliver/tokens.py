@@ -117,6 +117,9 @@ class LinkSigner:
         for purpose in ("confirm", "pending", "recipient"):
             self.lifetimes[purpose] = timedelta(hours=signup_hours)
 
+    def __getstate__(self) -> dict:  # handed to composing workers: the key and settings, not the cache
+        return {**self.__dict__, "_serializers": {}}
+
     @classmethod
     def from_config(cls, cfg: Config) -> "LinkSigner":
         from matcher.deliver.secrets import signing_key

@@ -160,3 +160,31 @@ def release(session: Session, digest_ids: list[int], token: str) -> int:
 def skip(session: Session, digest_id: int, token: str, why: str) -> None:
     session.execute(update(Digest).where(_mine(digest_id, token))
                     .values(state="skipped", last_error=why, lease_until=None), execution_options=NO_SYNC)
+
+
+def _mine_many(digest_ids: list[int], token: str):  # noqa: ANN202
+    return col(Digest.id).in_(digest_ids) & (Digest.claim_token == token) & (Digest.state == "sending")
+
+
+def mark_handovers(session: Session, digest_ids: list[int], token: str, lease: timedelta) -> set[int]:
+    """mark_handover for several digests in one statement: the ids whose claim is still ours (marked)."""
+    if not digest_ids:
+        return set()
+    now = utcnow()
+    stmt = (update(Digest).where(_mine_many(digest_ids, token)).values(handed_over_at=now, lease_until=now + lease)
+            .returning(Digest.id))
+    return set(session.connection().execute(stmt).scalars())  # Core: no ORM bookkeeping per statement
+
+
+def mark_sent_many(session: Session, sent: list[tuple[int, str, bool]], token: str) -> set[int]:
+    """mark_sent for several (digest id, profile id, was bouncing) in one statement: the ids marked."""
+    if not sent:
+        return set()
+    stmt = (update(Digest).where(_mine_many([d for d, _, _ in sent], token))
+            .values(state="sent", sent_at=utcnow(), last_error=None, lease_until=None, handed_over_at=None)
+            .returning(Digest.id))
+    done = set(session.connection().execute(stmt).scalars())
+    bouncing = [p for d, p, was in sent if was and d in done]
+    if bouncing:  # those addresses take mail again
+        session.connection().execute(update(Profile).where(col(Profile.id).in_(bouncing)).values(bounces=0, bouncing_since=None))
+    return done
