@@ -217,3 +217,21 @@ def test_the_cli_matches_previews_and_sends_the_daily_path(tmp_path):
     assert sent.exit_code == 0, sent.output
     assert "Digests for 2025-01-27" in sent.stdout and _sent(engine, "grounds") == {"2025-01-27": ["parks"]}
     assert wrong.exit_code == 2 and "--cadence: 'hourly' is not one of weekly, daily" in wrong.output
+
+
+def test_days_a_daily_smes_profile_could_not_be_matched_are_caught_up_once_it_is_fixed(tmp_path):
+    cfg, engine = _store(tmp_path, GROUNDS)
+    _notice(engine, "parks", MONDAY - timedelta(hours=2))
+    pipeline.daily(cfg, engine, MONDAY)
+    with session_scope(engine) as s:  # a region stored before regions were checked: the matcher refuses it
+        s.execute(update(Profile).where(Profile.id == "grounds").values(regions=["Atlantis"]))
+    _notice(engine, "verges", MONDAY + timedelta(hours=12))  # Monday evening, after the day's digest
+    broken = pipeline.daily(cfg, engine, MONDAY + DAY)
+    with session_scope(engine) as s:
+        s.execute(update(Profile).where(Profile.id == "grounds").values(regions=["South West"]))
+    _notice(engine, "schools", MONDAY + timedelta(hours=44))
+    pipeline.daily(cfg, engine, MONDAY + 2 * DAY)
+
+    assert any("Atlantis" in e for e in broken.match.errors)
+    assert _digest(engine, "grounds", "2025-01-28").state == "empty"
+    assert _sent(engine, "grounds") == {"2025-01-27": ["parks"], "2025-01-29": ["schools", "verges"]}

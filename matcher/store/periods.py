@@ -48,8 +48,8 @@ def daily_since(session: Session, profile_ids: Sequence[str], period: Period, no
                 tz: str) -> dict[str, datetime]:
     """Per daily SME, the time after which a notice first seen is new to it in `period`: the cut-off of its
     previous digest of either cadence (the match run's `now`, WeekOutcome.seen_until; a digest without one counts
-    from the start of its period) less OVERLAP, a day before `now` for an SME with no digest yet, and at most
-    LOOKBACK_WEEKS back."""
+    from the start of its period; an empty one without one, e.g. while its profile could not be matched, does not
+    count) less OVERLAP, a day before `now` for an SME with no digest yet, and at most LOOKBACK_WEEKS back."""
     oldest = period.start - timedelta(weeks=LOOKBACK_WEEKS)
     floor = local_midnight(oldest, tz)
     out = {pid: now - timedelta(days=1) for pid in profile_ids}
@@ -57,13 +57,15 @@ def daily_since(session: Session, profile_ids: Sequence[str], period: Period, no
     ids = list(profile_ids)
     for start in range(0, len(ids), 500):
         stmt = (
-            select(Digest.profile_id, Digest.week, WeekOutcome.seen_until)
+            select(Digest.profile_id, Digest.week, Digest.state, WeekOutcome.seen_until)
             .join(WeekOutcome, and_(WeekOutcome.profile_id == Digest.profile_id, WeekOutcome.week == Digest.week),
                   isouter=True)
             .where(col(Digest.profile_id).in_(ids[start : start + 500]), started_before(Digest.week, period),
                    started_since(Digest.week, oldest))
         )
-        for pid, label, seen_until in session.exec(stmt):
+        for pid, label, state, seen_until in session.exec(stmt):
+            if seen_until is None and state == "empty":  # nothing was matched for it: the window stays open
+                continue
             cut = as_utc(seen_until) if seen_until is not None else local_midnight(parse(label).start, tz)
             if pid not in found or cut > found[pid]:
                 found[pid] = cut
