@@ -5,15 +5,18 @@ Composing only reads the store: each worker has its own engine and its own Compo
 is handed the ids of digests the sender has already claimed, and hands back their bytes. Every claim, fence
 and outcome stays with the sender, so the delivery guarantee does not depend on the workers: a worker that
 dies costs nothing but time (the sender composes that batch itself). Workers ignore SIGINT and SIGTERM, so a
-stop asked of the sender finishes what is in flight; they end with the run, or when the sender dies (their
-task pipe closes).
+stop asked of the sender finishes what is in flight; they end with the run, or within a second of the
+sender's death (kill -9 included: each watches its parent).
 """
 from __future__ import annotations
 
 import asyncio
 import logging
 import multiprocessing
+import os
 import signal
+import threading
+import time
 from concurrent.futures import ProcessPoolExecutor
 from datetime import datetime
 from typing import Any
@@ -27,9 +30,17 @@ log = logging.getLogger(__name__)
 _worker: dict[str, Any] = {}
 
 
+def _orphaned(parent: int) -> None:
+    """End this worker once the sender is gone (killed: nobody would ever read what it composes)."""
+    while os.getppid() == parent:
+        time.sleep(0.5)
+    os._exit(0)
+
+
 def _start(cfg: Config, now: datetime, signer: LinkSigner) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    threading.Thread(target=_orphaned, args=(os.getppid(),), daemon=True, name="compose-orphan-watch").start()
     from matcher.digest.render import template_env
     from matcher.store import make_engine
 

@@ -297,7 +297,7 @@ def _deliver_one_by_one(session: Session, cfg: Config, now: datetime, transport:
 
 _CLOSE = object()
 COMPOSE_CHUNK = 4  # digests composed between two turns of the sending loop
-POOL_FROM = 300  # a run with fewer digests than this composes them itself (starting workers takes a second or two)
+POOL_FROM = 1000  # a run with fewer digests composes them itself (starting workers takes seconds of CPU)
 POOL_CHUNK = 8  # digests handed to a composing worker at once
 
 

@@ -92,6 +92,8 @@ class Composer:
 
     def compose(self, session: Session, digest_ids: list[int]) -> list[Composed]:
         """The claimed digests in `digest_ids` order (a missing row is left out); reads only."""
+        if not digest_ids:
+            return []
         if self.buyers is None:
             self.buyers, self.labels = buyer_index(session), stored_cpv_labels(session)
         digests = {d.id: d for d in session.exec(select(Digest).where(col(Digest.id).in_(digest_ids)))}
