@@ -17,7 +17,7 @@ from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from pydantic import ValidationError
-from sqlalchemy import and_, case, func
+from sqlalchemy import and_, func
 from sqlmodel import Session, col, select
 
 from matcher import clock
