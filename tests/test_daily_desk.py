@@ -55,3 +55,16 @@ def test_a_daily_sme_with_no_run_yet_is_said_to_have_no_daily_match_run(tmp_path
         report = champion.week_report(s, "2025-W05")
         explain_quiet(s, report, cfg.matching.threshold)
     assert [q.reason for q in report.got_nothing] == ["no daily match run recorded for this week"]
+
+
+def test_week_navigation_and_an_smes_history_read_daily_digests_as_days_of_their_weeks(tmp_path):
+    cfg, engine = _week(tmp_path)
+    pipeline.daily(cfg, engine, MONDAY + 7 * DAY)  # the next week's Monday: nothing new, empty
+    with session_scope(engine) as s:
+        weeks = champion.recent_weeks(s)
+        history = champion.sme_history(s, "grounds", cfg.digest.timezone, weeks=1)
+        both = champion.sme_history(s, "grounds", cfg.digest.timezone)
+    assert weeks == ["2025-W06", "2025-W05"]  # never a day's label: the week page is what they link to
+    assert [w.week for w in history.weeks] == ["2025-02-03"]
+    assert [(w.week, w.state) for w in both.weeks] == [("2025-02-03", "empty"), ("2025-01-29", "empty"),
+                                                       ("2025-01-28", "sent"), ("2025-01-27", "sent")]

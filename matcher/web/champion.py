@@ -25,6 +25,7 @@ from matcher.store.models import Digest, Feedback, Match, Notice, Profile
 from matcher.store.profiles import active_profiles
 from matcher.digest.render import explanation_strings, explanation_text, format_when, safe_url
 from matcher.store import as_utc
+from matcher.period import parse as parse_period
 from matcher.store.periods import one_per_sme, up_to_week, week_and_days, week_of_label
 
 SENT_STATES = ("sent",)
@@ -293,11 +294,16 @@ def week_report(session: Session, week: str, tz: str = "Europe/London", quiet_we
 
 
 def sme_history(session: Session, profile_id: str, tz: str = "Europe/London", weeks: int = 12) -> SmeHistory | None:
-    """What one SME was sent, week by week (its latest `weeks` digests, newest first); None if it is unknown."""
+    """What one SME was sent, digest by digest (its latest `weeks` weekly digests, or a daily SME's days of its
+    latest `weeks` weeks, newest first); None if it is unknown."""
     profile = session.get(Profile, profile_id)
-    digests = list(session.exec(
-        select(Digest).where(Digest.profile_id == profile_id).order_by(col(Digest.week).desc()).limit(weeks)
-    ))
+    newest = lambda weekly, n: list(session.exec(  # noqa: E731 - labels order as strings within a cadence
+        select(Digest).where(Digest.profile_id == profile_id, col(Digest.week).like("%-W%") == weekly)
+        .order_by(col(Digest.week).desc()).limit(n)))
+    digests = sorted(newest(True, weeks) + newest(False, 7 * weeks), key=lambda d: parse_period(d.week), reverse=True)
+    if digests:  # the weeks the newest `weeks` weekly digests or days fall in
+        kept = sorted({parse_period(d.week).week for d in digests}, reverse=True)[:weeks]
+        digests = [d for d in digests if parse_period(d.week).week in kept]
     if profile is None and not digests:
         return None
     active = profile is not None and profile.enabled and profile.unsubscribed_at is None
@@ -312,6 +318,9 @@ def sme_history(session: Session, profile_id: str, tz: str = "Europe/London", we
 
 
 def recent_weeks(session: Session, limit: int = 12) -> list[str]:
-    """The latest weeks that have digests, newest first (for week navigation)."""
-    stmt = select(Digest.week).distinct().order_by(col(Digest.week).desc()).limit(limit)
-    return list(session.exec(stmt))
+    """The latest weeks that have digests (weekly, or daily ones in that week), newest first (for week navigation)."""
+    weekly = list(session.exec(select(Digest.week).distinct().where(col(Digest.week).like("%-W%"))
+                               .order_by(col(Digest.week).desc()).limit(limit)))
+    days = session.exec(select(Digest.week).distinct().where(~col(Digest.week).like("%-W%"))
+                        .order_by(col(Digest.week).desc()).limit(7 * limit))
+    return sorted(set(weekly) | {week_of_label(d) for d in days}, reverse=True)[:limit]
