@@ -58,6 +58,10 @@ def test_profiles_enable_unsubscribe_resubscribe_and_edit(store):
     assert _profile(engine, "acme").unsubscribed_at is None
     r = run(config, "profiles", "edit", "acme", "--capabilities", "Accessible library websites", "--region", "London")
     assert r.exit_code == 0 and "capabilities, regions changed" in r.output
+    daily = run(config, "profiles", "edit", "acme", "--cadence", "daily")
+    assert daily.exit_code == 0 and "cadence changed" in daily.output and _profile(engine, "acme").cadence == "daily"
+    hourly = run(config, "profiles", "edit", "acme", "--cadence", "hourly")
+    assert hourly.exit_code == 1 and "cadence: Input should be 'weekly' or 'daily'" in hourly.output
     refused = run(config, "profiles", "edit", "acme", "--capabilities", " ")
     assert refused.exit_code == 1 and "capability text is what we match on" in refused.output
     assert _profile(engine, "acme").capabilities == "Accessible library websites"

@@ -100,6 +100,7 @@ def profiles_edit(
     value_min: float = typer.Option(None),
     value_max: float = typer.Option(None),
     challenges: bool = typer.Option(None, "--challenges/--no-challenges"),
+    cadence: str = typer.Option(None, "--cadence", help="weekly, or daily for new notices only (from the next digest)."),
     config: Path = ConfigOption,
 ) -> None:
     """Change a profile as its owner can on the profile page (from the next digest on); refused if it empties it."""
@@ -111,7 +112,8 @@ def profiles_edit(
             row = accounts.get_profile(s, profile_id)
             data = row.model_dump(include=set(accounts.EDITABLE))
             given = {"name": name, "email": email, "capabilities": capabilities, "keywords": keyword or None, "cpv": cpv or None,
-                     "regions": region or None, "value_min": value_min, "value_max": value_max, "challenges": challenges}
+                     "regions": region or None, "value_min": value_min, "value_max": value_max, "challenges": challenges,
+                     "cadence": cadence}
             data.update({k: v for k, v in given.items() if v is not None})
             edited = accounts.edit_profile(s, profile_id, data, via="cli")
         except accounts.AccountError as e:
