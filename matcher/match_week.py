@@ -18,8 +18,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 import numpy as np
-from pydantic import ValidationError
-from sqlalchemy import delete, insert, or_
+from sqlalchemy import delete, or_
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
@@ -28,18 +27,20 @@ from matcher.period import Cadence, Period, period_of
 from matcher.config import Config, MatchingConfig
 from matcher.embed import Embedder, cached_embed, matching_vectors
 from matcher.store.feedback import verdicts_for
-from matcher.match import ProfileError, ProfileVectors, RankResult, ScoredNotice, Verdicts, rank, select as select_top
-from matcher.match.challenge import challenge_reason, is_challenge
+from matcher.match import ProfileError, ProfileVectors, RankResult, ScoredNotice, Verdicts, select as select_top
+from matcher.match.challenge import challenge_reason
 from matcher.match.cpv import cpv_labels
 from matcher.match.explain import explain
 from matcher.match.feedback import aligned, verdict_vectors
 from matcher.match.filters import ProfileFilter
+from matcher.match.groups import rank_distinct
 from matcher.match.texts import capability_phrases, evidence_candidates
 from matcher.store.models import Digest, Match, Notice, WeekOutcome, utcnow
 from matcher.store.periods import daily_since
-from matcher.store.profiles import active_profiles, to_spec
+from matcher.store.profiles import matching_profiles
 from matcher.schema import NoticeRecord, ProfileSpec
 from matcher.store import as_utc, session_scope
+from matcher.store.bulk import insert_rows
 
 log = logging.getLogger(__name__)
 progress_log = logging.getLogger("matcher.progress")
@@ -117,28 +118,27 @@ def attached_this_week(session: Session, week: str, profile_ids: Sequence[str]) 
 
 
 def _load_profiles(session: Session, profile_ids: Sequence[str] | None, report: MatchReport) -> list[ProfileSpec]:
-    every = active_profiles(session)
-    rows = every if report.cadence is None else [r for r in every if (r.cadence or "weekly") == report.cadence]
+    specs, errors, elsewhere = matching_profiles(session, profile_ids, report.cadence)
     if profile_ids is not None:
-        wanted = set(profile_ids)
-        other = {r.id: r.cadence for r in every if r.id in wanted} | {r.id: report.cadence for r in rows}
-        missing = wanted - set(other)
+        missing = set(profile_ids) - {p.id for p in specs} - {pid for pid, _ in errors} - {pid for pid, _ in elsewhere}
         report.errors += [f"profile {pid}: not found, disabled or unsubscribed" for pid in sorted(missing)]
-        report.errors += [f"profile {pid}: gets {c} digests (match it with --cadence {c})"
-                          for pid, c in sorted(other.items()) if c != report.cadence]
-        rows = [r for r in rows if r.id in wanted]
-    specs = []
-    for r in rows:
-        try:
-            ProfileFilter.of(spec := to_spec(r))
-            specs.append(spec)
-        except ValidationError as e:  # a row stored before its fields were checked as they are now
-            first = e.errors()[0]
-            report.errors.append(f"profile {r.id}: {'.'.join(map(str, first['loc']))}: "
-                                 f"{str(first['msg']).removeprefix('Value error, ')}")
-        except (ProfileError, ValueError) as e:
-            report.errors.append(str(e) if isinstance(e, ProfileError) else f"profile {r.id}: {e}")
-    return specs
+        report.errors += [f"profile {pid}: gets {c} digests (match it with --cadence {c})" for pid, c in elsewhere]
+    report.errors += [f"profile {pid}: {why}" for pid, why in errors]
+    readable: dict[tuple, str | None] = {}  # the filters read once per distinct (regions, excluded words)
+    out = []
+    for spec in specs:
+        key = (tuple(spec.regions), tuple(spec.exclude))
+        if key not in readable:
+            try:
+                ProfileFilter.of(spec)
+                readable[key] = None
+            except (ProfileError, ValueError) as e:
+                readable[key] = str(e).split(": ", 1)[1] if isinstance(e, ProfileError) else str(e)
+        if readable[key] is None:
+            out.append(spec)
+        else:
+            report.errors.append(f"profile {spec.id}: {readable[key]}")
+    return out
 
 
 @dataclass
@@ -150,6 +150,13 @@ class WeekInputs:
     notices: list[NoticeRecord]  # the candidates
     skip: dict[str, set[str]]  # per SME: already sent, or already in this week's digest
     judged: dict[str, list[tuple[NoticeRecord, str]]]  # per SME: its verdicts on earlier matches
+    _challenges: list[str | None] | None = field(default=None, repr=False)
+
+    def challenge_reasons(self) -> list[str | None]:
+        """Per candidate, why it is a challenge (match/challenge.py) or None; read once per run."""
+        if self._challenges is None:
+            self._challenges = [challenge_reason(n) for n in self.notices]
+        return self._challenges
 
 
 @dataclass
@@ -230,30 +237,43 @@ def choose(
     keeps only the items select() can pick (top_k plus what it skips), unless `full` (all at the threshold)."""
     feedback = aligned([p.id for p in inputs.profiles], vectors.verdicts)
     keep = None if full else [mcfg.top_k + len(inputs.skip.get(p.id, ())) for p in inputs.profiles]
-    result = rank(inputs.profiles, inputs.notices, vectors.profiles, vectors.notices, mcfg, now,
-                  min_score=mcfg.threshold, feedback=feedback, keep=keep, on_chunk=on_chunk)
-    chosen = {r.profile.id: select_top(r, mcfg.threshold, mcfg.top_k, inputs.skip.get(r.profile.id, set()))
-              for r in result.rankings}
-    for pid, extra in any_sector_challenges(inputs, vectors, mcfg, now, feedback).items():
+    result = rank_distinct(inputs.profiles, inputs.notices, vectors.profiles, vectors.notices, mcfg, now,
+                           min_score=mcfg.threshold, feedback=feedback, keep=keep, on_chunk=on_chunk)
+    shared: dict[int, list[ScoredNotice]] = {}  # SMEs sharing a ranking and skipping nothing share its pick
+    chosen = {}
+    for r in result.rankings:
+        skip = inputs.skip.get(r.profile.id)
+        if skip:
+            chosen[r.profile.id] = select_top(r, mcfg.threshold, mcfg.top_k, skip)
+        else:
+            if id(r.items) not in shared:
+                shared[id(r.items)] = select_top(r, mcfg.threshold, mcfg.top_k)
+            chosen[r.profile.id] = list(shared[id(r.items)])
+    for pid, extra in any_sector_challenges(inputs, vectors, mcfg, now, feedback, result.notice_terms).items():
         have = {item.key for item in chosen[pid]}
         chosen[pid] += [item for item in extra if item.key not in have][:MAX_CHALLENGES]
     return result, chosen
 
 
 def any_sector_challenges(inputs: WeekInputs, vectors: WeekVectors, mcfg: MatchingConfig, now: datetime,
-                          feedback: list) -> dict[str, list[ScoredNotice]]:
+                          feedback: list, notice_terms: Sequence | None = None) -> dict[str, list[ScoredNotice]]:
     """Per SME that opted in: the challenge notices passing its filters (any score), best first."""
     opted = [i for i, p in enumerate(inputs.profiles) if p.challenges]
-    idx = [j for j, n in enumerate(inputs.notices) if is_challenge(n)]
-    if not opted or not idx:
+    if not opted:
         return {}
-    sub = rank([inputs.profiles[i] for i in opted], [inputs.notices[j] for j in idx],
-               [vectors.profiles[i] for i in opted], vectors.notices[idx], mcfg, now, min_score=0.0,
-               feedback=[feedback[i] for i in opted] if feedback is not None else None)
-    out = {}
+    idx = [j for j, why in enumerate(inputs.challenge_reasons()) if why is not None]
+    if not idx:
+        return {}
+    sub = rank_distinct([inputs.profiles[i] for i in opted], [inputs.notices[j] for j in idx],
+                        [vectors.profiles[i] for i in opted], vectors.notices[idx], mcfg, now, min_score=0.0,
+                        feedback=[feedback[i] for i in opted] if feedback is not None else None,
+                        notice_terms=None if notice_terms is None else [notice_terms[j] for j in idx])
+    out, moved = {}, {}  # moved: each shared ranking's items re-indexed once
     for ranking in sub.rankings:
         skip = inputs.skip.get(ranking.profile.id, set())
-        out[ranking.profile.id] = [replace(item, index=idx[item.index]) for item in ranking.items if item.key not in skip]
+        if id(ranking.items) not in moved:
+            moved[id(ranking.items)] = [replace(item, index=idx[item.index]) for item in ranking.items]
+        out[ranking.profile.id] = [item for item in moved[id(ranking.items)] if item.key not in skip]
     return out
 
 
@@ -281,9 +301,8 @@ def match_week(
         return vecs
 
     chosen: dict[str, list] = {p.id: [] for p in every}
-    rows: list[dict] = []
-    outcomes = {p.id: {"profile_id": p.id, "week": report.week, "matched": 0, "best_score": None,
-                       "best_notice_key": None, "error": None, "seen_until": now} for p in every}
+    rows: list[tuple] = []
+    outcomes = {p.id: (0, None, None, None) for p in every}  # OUTCOME_COLUMNS after the id
     for inputs in groups:
         if not (inputs.profiles and inputs.notices):
             continue
@@ -297,7 +316,7 @@ def match_week(
         chosen.update(mine)
         with Progress("match: explaining", total=len(mine), unit="SME") as progress:
             rows += _explained_rows(mine, inputs.profiles, inputs.notices, vectors.notices, result, result.idf(),
-                                    encode, cfg, report.week, progress)
+                                    encode, cfg, inputs.challenge_reasons(), progress)
         _note_outcomes(outcomes, result)
     with session_scope(engine) as s:
         for start in range(0, len(ids), _IN_CHUNK):
@@ -305,51 +324,46 @@ def match_week(
             s.execute(delete(Match).where(Match.week == report.week, col(Match.digest_id).is_(None),
                                           col(Match.profile_id).in_(part)))
             s.execute(delete(WeekOutcome).where(WeekOutcome.week == report.week, col(WeekOutcome.profile_id).in_(part)))
-        # one executemany per table and batch (SQLite and PostgreSQL alike), not one ORM object per row
+        # plain tuples in bulk (store/bulk.py), not one ORM object or dict per row
         stamp = utcnow()
-        for table, batch in ((Match, rows), (WeekOutcome, list(outcomes.values()))):
-            for start in range(0, len(batch), _INSERT_BATCH):
-                s.execute(insert(table), [r | {"created_at": stamp} for r in batch[start : start + _INSERT_BATCH]])
+        insert_rows(s, Match.__table__, MATCH_COLUMNS, rows, constants={"week": report.week, "created_at": stamp})
+        insert_rows(s, WeekOutcome.__table__, OUTCOME_COLUMNS, ((pid, *o) for pid, o in outcomes.items()),
+                    constants={"week": report.week, "seen_until": now, "created_at": stamp})
     report.written = len(rows)
     report.per_profile = {pid: len(items) for pid, items in chosen.items()}
     log.info("%s", report)
     return report
 
 
-def _note_outcomes(outcomes: dict[str, dict], result: RankResult) -> None:
+def _note_outcomes(outcomes: dict[str, tuple], result: RankResult) -> None:
     """Each SME's week for the champions' desk: how many items reached the threshold and the best score, even
     below the threshold (rank() finds it in the same pass, with the same filters and verdicts)."""
     for ranking in result.rankings:
-        o = outcomes[ranking.profile.id]
-        o["matched"] = ranking.matched
-        if ranking.best is not None:
-            o["best_score"], o["best_notice_key"] = round(ranking.best.score, 4), ranking.best.key
+        best = ranking.best
+        outcomes[ranking.profile.id] = (ranking.matched, None if best is None else round(best.score, 4),
+                                        None if best is None else best.key, None)
 
 
 _IN_CHUNK = 500  # ids per IN (...) list
-_INSERT_BATCH = 5000  # rows per executemany
+# the rows _explained_rows makes and the outcomes (week and created_at are added at the write)
+MATCH_COLUMNS = ("profile_id", "notice_key", "rank", "dense", "lexical", "keyword", "cpv", "raw_score", "score",
+                 "explanation")
+OUTCOME_COLUMNS = ("profile_id", "matched", "best_score", "best_notice_key", "error")
 
 
 PROGRESS_CHUNK = 500  # SMEs per progress step
 
 
-def _explained_rows(chosen, profiles, notices, notice_vecs, result, idf, encode, cfg: Config, week: str,
-                    progress: Progress | None = None) -> list[dict]:
-    """Match rows (dicts, for one bulk insert) with explanations for the items a digest can show (each SME's first
+def _explained_rows(chosen, profiles, notices, notice_vecs, result, idf, encode, cfg: Config,
+                    challenges: Sequence[str | None], progress: Progress | None = None) -> list[tuple]:
+    """Match rows (tuples in MATCH_COLUMNS order, for one bulk insert) with explanations for the items a digest can show (each SME's first
     digest.max_items, and challenges); the phrases and sentences they compare are embedded through the cache."""
     mcfg = cfg.matching
     shown = cfg.digest.max_items
     by_id = {p.id: p for p in profiles}
 
-    challenge_of: dict[int, str | None] = {}  # per notice, once
-
-    def challenge(j: int) -> str | None:
-        if j not in challenge_of:
-            challenge_of[j] = challenge_reason(notices[j])
-        return challenge_of[j]
-
     def explained(rank_no: int, j: int) -> bool:
-        return rank_no <= shown or challenge(j) is not None
+        return rank_no <= shown or challenges[j] is not None
 
     used = sorted({item.index for items in chosen.values() for r, (item, _) in enumerate(items, 1) if explained(r, item.index)})
     cands = {j: evidence_candidates(notices[j], mcfg.evidence_max_chars) for j in used}
@@ -372,29 +386,32 @@ def _explained_rows(chosen, profiles, notices, notice_vecs, result, idf, encode,
     for n in notices:
         for code, label in cpv_labels(n.raw).items():
             labels.setdefault(code, label)
-    rows = []
-    done_before: dict[tuple, dict] = {}
+    rows: list[tuple] = []
+    unexplained: dict = {}  # one dict for every row stored without an explanation (serialised once)
+    done_before: dict[tuple, dict] = {}  # SMEs with the same profile and item: explained once, one shared dict
     for done, (pid, items) in enumerate(chosen.items(), 1):
         if progress is not None and (done % PROGRESS_CHUNK == 0 or done == len(chosen)):
             progress.step(done - progress.done, note=f"{len(rows)} matches")
+        if not items:
+            continue
+        p = by_id[pid]
+        sig = (p.capabilities, tuple(p.keywords), tuple(p.cpv), tuple(p.regions), tuple(p.exclude), p.value_min,
+               p.value_max)
         for rank_no, (item, pv) in enumerate(items, 1):
             j = item.index
-            p = by_id[pid]
-            same = (p.capabilities, tuple(p.keywords), tuple(p.cpv), tuple(p.regions), tuple(p.exclude), p.value_min,
-                    p.value_max, id(pv), j, item.score, item.raw_score)  # SMEs with the same profile: explained once
             if not explained(rank_no, j):  # below what a digest shows: stored for the desk, not explained
-                why: dict = {}
-            elif same in done_before:
+                why = unexplained
+            elif (same := (sig, id(pv), j, item.score, item.raw_score)) in done_before:
                 why = done_before[same]
             else:
-                why = explain(by_id[pid], notices[j], item, mcfg, terms=result.notice_terms[j], idf=idf,
+                why = explain(p, notices[j], item, mcfg, terms=result.notice_terms[j], idf=idf,
                               notice_vec=notice_vecs[j], query_vec=pv.query, phrase_vecs=phrase_vecs.get(pid),
                               candidate_vecs=cand_vecs[j], known_labels=labels, candidates=cands[j],
                               phrase_list=phrases.get(pid))
-                if (reason := challenge(j)) is not None:
+                if (reason := challenges[j]) is not None:
                     why["challenge"] = reason
                     why["any_sector"] = item.score < mcfg.threshold  # here only because the SME asked for challenges
                 done_before[same] = why
-            rows.append({"profile_id": pid, "notice_key": item.key, "week": week, "rank": rank_no, "explanation": why,
-                         **item.components(), "raw_score": item.raw_score, "score": item.score, "digest_id": None})
+            rows.append((pid, item.key, rank_no, item.dense, item.lexical, item.keyword, item.cpv, item.raw_score,
+                         item.score, why))
     return rows

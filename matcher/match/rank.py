@@ -173,20 +173,24 @@ def rank(
     feedback: Sequence[Verdicts | None] | None = None,
     keep: Sequence[int] | int | None = None,
     on_chunk: Callable[[int], None] | None = None,
+    notice_terms: Sequence[TermText] | None = None,
 ) -> RankResult:
     """Every profile's ranking of the notices that pass its filters, down to `min_score` (calibrated).
 
     Profiles are scored in chunks of matching.chunk_size against all notices (float32; never the whole
     profiles x notices matrix at once). `keep` (one number, or one per profile) keeps only that many of each
     profile's best items; Ranking.matched still counts them all and Ranking.best is the best item passing the
-    filters at any score. `on_chunk(n)` is called after each chunk of n profiles.
+    filters at any score. `on_chunk(n)` is called after each chunk of n profiles. `notice_terms` (term_texts of
+    the same notices) saves reading the notices' words again.
 
     `feedback` (aligned with `profiles`; None where a profile has no verdicts) moves each profile's ranking
     by its verdicts on earlier matches and leaves out the notices it rejected and their near-copies
     (matcher.match.feedback). Raises ProfileError for a profile the filters cannot read (e.g. an unknown region).
     """
     filters = _filters_of(profiles)
-    terms = term_texts(notices)
+    terms = term_texts(notices) if notice_terms is None else list(notice_terms)
+    if len(terms) != len(notices):
+        raise ValueError(f"{len(terms)} term sets for {len(notices)} notices")
     if not notices or not profiles:
         return RankResult([Ranking(p, []) for p in profiles], terms, None)
     if feedback is not None and len(feedback) != len(profiles):

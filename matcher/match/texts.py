@@ -6,6 +6,7 @@ is a verbatim piece of the notice.
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 from matcher.schema import NoticeRecord, ProfileSpec
 from matcher.text import sentences
@@ -60,12 +61,17 @@ def profile_query(p: ProfileSpec) -> str:
 
 def capability_phrases(p: ProfileSpec) -> list[str]:
     """Short phrases of the capability text ("grass cutting", "tree surgery and stump grinding"...)."""
+    return list(_phrases_of_text(p.capabilities))
+
+
+@lru_cache(maxsize=100_000)  # SMEs that share a text split it once
+def _phrases_of_text(capabilities: str) -> tuple[str, ...]:
     out: list[str] = []
-    for part in _CLAUSE.split(p.capabilities):
+    for part in _CLAUSE.split(capabilities):
         phrase = _LEAD.sub("", part.strip(" -–—'\""))
         if len(phrase) >= _MIN_PHRASE_CHARS and phrase.lower() not in (o.lower() for o in out):
             out.append(phrase)
-    return out
+    return tuple(out)
 
 
 _WHOLE_END = re.compile(r"[.!?][\"'\u201d\u2019)\]]*$")

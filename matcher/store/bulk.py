@@ -1,0 +1,65 @@
+"""Bulk inserts of plain tuples: the match job writes hundreds of thousands of rows a week.
+
+On SQLite the rows go to the driver's executemany as one prepared INSERT (inside the caller's transaction), each
+column's SQLAlchemy bind processing (JSON, dates) applied once per distinct value object, so an explanation shared
+by many SMEs is serialised once; floats bind as they are. Elsewhere (PostgreSQL) SQLAlchemy Core's insert() does it in batches."""
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from sqlalchemy import Float, Table, insert
+from sqlmodel import Session
+
+BATCH = 20_000  # rows per executemany
+
+
+def insert_rows(session: Session, table: Table, columns: Sequence[str], rows: Iterable[tuple],
+                constants: Mapping[str, Any] | None = None) -> int:
+    """Insert `rows` (tuples of values in `columns` order), each followed by `constants` (the same values for every
+    row, bound once); other columns take their defaults. Float columns take plain Python floats (not numpy
+    scalars). Returns the count."""
+    conn = session.connection()
+    dialect = conn.dialect
+    const = dict(constants or {})
+    count, batch = 0, []
+    if dialect.name != "sqlite":
+        for row in rows:
+            batch.append(dict(zip(columns, row)) | const)
+            if len(batch) >= BATCH:
+                conn.execute(insert(table), batch)
+                count, batch = count + len(batch), []
+        if batch:
+            conn.execute(insert(table), batch)
+        return count + len(batch)
+    names = [*columns, *const]
+    quote = dialect.identifier_preparer
+    sql = (f"INSERT INTO {quote.format_table(table)} ({', '.join(quote.quote(c) for c in names)}) "
+           f"VALUES ({', '.join('?' * len(names))})")
+
+    def processor(c: str):
+        return None if isinstance(table.c[c].type, Float) else table.c[c].type._cached_bind_processor(dialect)
+
+    tail = tuple(v if v is None or (p := processor(c)) is None else p(v) for c, v in const.items())
+    procs = [(k, p) for k, c in enumerate(columns) if (p := processor(c))]
+    memo: dict[int, tuple[Any, Any]] = {}  # id -> (the value, kept alive so the id stays its own; its bound form)
+
+    def bound(row: tuple) -> tuple:
+        out = list(row)
+        for k, proc in procs:
+            v = row[k]
+            if v is not None:
+                hit = memo.get(id(v))
+                if hit is None:
+                    hit = memo[id(v)] = (v, proc(v))
+                out[k] = hit[1]
+        return (*out, *tail)
+
+    for row in rows:
+        batch.append(bound(row) if procs else row + tail)
+        if len(batch) >= BATCH:
+            conn.exec_driver_sql(sql, batch)
+            count, batch = count + len(batch), []
+    if batch:
+        conn.exec_driver_sql(sql, batch)
+    return count + len(batch)
