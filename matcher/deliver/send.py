@@ -363,6 +363,9 @@ class StoreWriter:
             future.set_result(value)
 
 
+SENT_WAIT = 0.05  # seconds a sent mark waits for a handover to share its transaction with
+
+
 class _GroupCommit:
     """The handover and sent marks of all connections, gathered on the sending loop and written by the store
     thread as one UPDATE each in one transaction (group commit): while one transaction is being committed, the
@@ -383,12 +386,14 @@ class _GroupCommit:
         return await future
 
     def sent(self, digest_id: int, profile_id: str, was_bouncing: bool) -> None:
+        """Rides with the next handover's transaction (no commit of its own), or goes within SENT_WAIT."""
         self.sents.append((digest_id, profile_id, was_bouncing))
-        self._kick()
+        if len(self.sents) == 1:
+            asyncio.get_running_loop().call_later(SENT_WAIT, self._kick)
 
     def _kick(self) -> None:
         if self.busy or not (self.handovers or self.sents):
-            return
+            return  # (sent marks left waiting go with the group after the one being committed)
         handovers, sents = self.handovers, self.sents
         self.handovers, self.sents, self.busy = [], [], True
         token, lease = self.token, self.lease
