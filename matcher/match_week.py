@@ -248,10 +248,10 @@ def choose(
         else:
             if id(r.items) not in shared:
                 shared[id(r.items)] = select_top(r, mcfg.threshold, mcfg.top_k)
-            chosen[r.profile.id] = list(shared[id(r.items)])
+            chosen[r.profile.id] = shared[id(r.items)]  # one list for the group (never changed in place)
     for pid, extra in any_sector_challenges(inputs, vectors, mcfg, now, feedback, result.notice_terms).items():
         have = {item.key for item in chosen[pid]}
-        chosen[pid] += [item for item in extra if item.key not in have][:MAX_CHALLENGES]
+        chosen[pid] = chosen[pid] + [item for item in extra if item.key not in have][:MAX_CHALLENGES]
     return result, chosen
 
 
@@ -310,9 +310,13 @@ def match_week(
         with Progress("match: scoring", total=len(inputs.profiles), unit="SME") as scoring:
             result, picked = choose(inputs, vectors, cfg.matching, now, on_chunk=scoring.step)
         mine: dict[str, list] = {}
+        paired: dict[tuple[int, int], list] = {}
         for pv, ranking in zip(vectors.profiles, result.rankings):
             report.excluded.update(ranking.excluded)
-            mine[ranking.profile.id] = [(item, pv) for item in picked[ranking.profile.id]]
+            got = picked[ranking.profile.id]
+            if (id(got), id(pv)) not in paired:  # SMEs sharing a pick share its (item, vectors) list too
+                paired[id(got), id(pv)] = [(item, pv) for item in got]
+            mine[ranking.profile.id] = paired[id(got), id(pv)]
         chosen.update(mine)
         with Progress("match: explaining", total=len(mine), unit="SME") as progress:
             rows += _explained_rows(mine, inputs.profiles, inputs.notices, vectors.notices, result, result.idf(),
@@ -365,7 +369,8 @@ def _explained_rows(chosen, profiles, notices, notice_vecs, result, idf, encode,
     def explained(rank_no: int, j: int) -> bool:
         return rank_no <= shown or challenges[j] is not None
 
-    used = sorted({item.index for items in chosen.values() for r, (item, _) in enumerate(items, 1) if explained(r, item.index)})
+    lists = {id(items): items for items in chosen.values()}  # SMEs of a group share one list
+    used = sorted({item.index for items in lists.values() for r, (item, _) in enumerate(items, 1) if explained(r, item.index)})
     cands = {j: evidence_candidates(notices[j], mcfg.evidence_max_chars) for j in used}
     phrases: dict[str, list[str]] = {}
     by_text: dict[str, list[str]] = {}  # SMEs with the same capability text share its phrases (and their vectors)
@@ -389,6 +394,7 @@ def _explained_rows(chosen, profiles, notices, notice_vecs, result, idf, encode,
     rows: list[tuple] = []
     unexplained: dict = {}  # one dict for every row stored without an explanation (serialised once)
     done_before: dict[tuple, dict] = {}  # SMEs with the same profile and item: explained once, one shared dict
+    tails: dict[tuple, list[tuple]] = {}  # SMEs with the same profile and the same list: its rows but the id, once
     for done, (pid, items) in enumerate(chosen.items(), 1):
         if progress is not None and (done % PROGRESS_CHUNK == 0 or done == len(chosen)):
             progress.step(done - progress.done, note=f"{len(rows)} matches")
@@ -397,21 +403,25 @@ def _explained_rows(chosen, profiles, notices, notice_vecs, result, idf, encode,
         p = by_id[pid]
         sig = (p.capabilities, tuple(p.keywords), tuple(p.cpv), tuple(p.regions), tuple(p.exclude), p.value_min,
                p.value_max)
-        for rank_no, (item, pv) in enumerate(items, 1):
-            j = item.index
-            if not explained(rank_no, j):  # below what a digest shows: stored for the desk, not explained
-                why = unexplained
-            elif (same := (sig, id(pv), j, item.score, item.raw_score)) in done_before:
-                why = done_before[same]
-            else:
-                why = explain(p, notices[j], item, mcfg, terms=result.notice_terms[j], idf=idf,
-                              notice_vec=notice_vecs[j], query_vec=pv.query, phrase_vecs=phrase_vecs.get(pid),
-                              candidate_vecs=cand_vecs[j], known_labels=labels, candidates=cands[j],
-                              phrase_list=phrases.get(pid))
-                if (reason := challenges[j]) is not None:
-                    why["challenge"] = reason
-                    why["any_sector"] = item.score < mcfg.threshold  # here only because the SME asked for challenges
-                done_before[same] = why
-            rows.append((pid, item.key, rank_no, item.dense, item.lexical, item.keyword, item.cpv, item.raw_score,
-                         item.score, why))
+        tail = tails.get((sig, id(items)))
+        if tail is None:
+            tail = tails[sig, id(items)] = []
+            for rank_no, (item, pv) in enumerate(items, 1):
+                j = item.index
+                if not explained(rank_no, j):  # below what a digest shows: stored for the desk, not explained
+                    why = unexplained
+                elif (same := (sig, id(pv), j, item.score, item.raw_score)) in done_before:
+                    why = done_before[same]
+                else:
+                    why = explain(p, notices[j], item, mcfg, terms=result.notice_terms[j], idf=idf,
+                                  notice_vec=notice_vecs[j], query_vec=pv.query, phrase_vecs=phrase_vecs.get(pid),
+                                  candidate_vecs=cand_vecs[j], known_labels=labels, candidates=cands[j],
+                                  phrase_list=phrases.get(pid))
+                    if (reason := challenges[j]) is not None:
+                        why["challenge"] = reason
+                        why["any_sector"] = item.score < mcfg.threshold  # only here as the SME asked for challenges
+                    done_before[same] = why
+                tail.append((item.key, rank_no, item.dense, item.lexical, item.keyword, item.cpv, item.raw_score,
+                             item.score, why))
+        rows += [(pid, *t) for t in tail]
     return rows
