@@ -152,7 +152,7 @@ def test_notices_list_and_sources_status_show_each_opportunity_once(tmp_path, re
     from matcher.cli import app, common
 
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr(common.console, "width", 250)
+    monkeypatch.setattr(common.console, "_width", 250)
     lines = ['[database]', 'url = "sqlite:///store.db"']
     for name in (FTS, S2W):  # the config lists the republisher first; the poll still reads the originator first
         lines += [f"[sources.{name}]", f'base_url = "{replay.base_url(name)}"', "lookback_days = 30",

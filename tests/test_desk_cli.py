@@ -24,9 +24,11 @@ SIGNUP = {"name": "Harbour Web", "email": "owner@harbour.example", "extra_emails
 
 @pytest.fixture
 def store(tmp_path, monkeypatch):
-    # the console is made at import, so COLUMNS in the runner's env comes too late: widen it here
-    monkeypatch.setattr(common.console, "width", 200)
-    monkeypatch.setattr(common.err_console, "width", 200)
+    # the console is made at import, so COLUMNS in the runner's env comes too late: widen it here. Patch the
+    # stored width, not the `width` property: undoing the property would pin the width it read (80) for every later
+    # test, where None lets the console read COLUMNS again
+    monkeypatch.setattr(common.console, "_width", 200)
+    monkeypatch.setattr(common.err_console, "_width", 200)
     cfg = make_config(tmp_path)
     engine = store_for(cfg)
     seed_champion_store(engine)

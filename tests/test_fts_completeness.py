@@ -175,8 +175,8 @@ def _cli_config(tmp_path, server, **extra) -> str:
 def test_a_poll_ending_with_open_gaps_says_so_and_exits_3_and_status_shows_them(tmp_path, small_days, monkeypatch):
     from matcher.cli import common
 
-    monkeypatch.setattr(common.console, "width", 250)
-    monkeypatch.setattr(common.err_console, "width", 250)
+    monkeypatch.setattr(common.console, "_width", 250)
+    monkeypatch.setattr(common.err_console, "_width", 250)
     runner = CliRunner()
     now = small_days.until.isoformat()
     residue = sorted([*small_days.residue_404, *small_days.residue_empty])

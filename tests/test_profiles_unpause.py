@@ -36,7 +36,7 @@ def _next_item(engine, when) -> None:  # noqa: ANN001
 
 
 def test_unpause_after_hard_bounces_sends_again_records_an_event_and_the_desk_shows_it(tmp_path, monkeypatch):
-    monkeypatch.setattr(common.console, "width", 200)
+    monkeypatch.setattr(common.console, "_width", 200)
     handler = FaultyHandler()
     handler.rcpt_reply = "550 5.1.1 <sme00@example.org>: no such user"
     port = free_port()
