@@ -16,11 +16,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from contextlib import asynccontextmanager
 from datetime import datetime
 
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DataError
 from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -46,6 +48,20 @@ def create_site(cfg: Config, engine: Engine, now: Callable[[], datetime] = clock
                 limits=RateLimits(cfg.web.rate_per_address, cfg.web.rate_per_client), now=now)
 
 
+def _services(site: Site):  # noqa: ANN202 - the app's lifespan: its background services run while it serves
+    @asynccontextmanager
+    async def lifespan(_app):  # noqa: ANN001, ANN202
+        for service in site.services:
+            service.start()
+        try:
+            yield
+        finally:
+            for service in site.services:
+                await run_in_threadpool(service.stop)
+
+    return lifespan
+
+
 def create_app(cfg: Config, engine: Engine, now: Callable[[], datetime] = clock.utc_now):  # noqa: ANN201 - ASGI app
     """The ASGI app; `now` is the clock the pages use (tests and `--now` move it)."""
     site = create_site(cfg, engine, now)
@@ -68,7 +84,7 @@ def create_app(cfg: Config, engine: Engine, now: Callable[[], datetime] = clock.
         *reminders.routes(site),
         Route("/healthz", health, methods=["GET"]),
         *metrics.routes(cfg, engine, site.now),
-    ], exception_handlers={DataError: refused_input})
+    ], exception_handlers={DataError: refused_input}, lifespan=_services(site))
     from matcher.deliver.secrets import signing_key
 
     def refused() -> tuple[str, dict[str, str]]:

@@ -11,12 +11,12 @@ A forged, damaged or revoked token gets a 403 page; an expired one says so.
 from __future__ import annotations
 
 import logging
-import threading
-import time
+import secrets
 from datetime import UTC, datetime
 from types import SimpleNamespace
 from urllib.parse import quote, urlencode
 
+from markupsafe import Markup, escape
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
@@ -29,9 +29,9 @@ from matcher.web import champion
 from matcher.web import overview as paged
 from matcher.web.cache import PageCache
 from matcher.web.hardening import SECURITY_HEADERS
-from matcher.web.desk_report import (attach_marks, data_version, delivery_note, explain_quiet, sent_counts, totals,
-                                     trend, trend_weeks)
+from matcher.web.desk_report import attach_marks, delivery_note, totals
 from matcher.web.site import Site
+from matcher.web.warm import OverviewUnavailable, Warmer
 
 log = logging.getLogger(__name__)
 SIGN_IN_SENT = ("If that address belongs to an SME champion, we have sent it a sign-in link. "
@@ -44,7 +44,9 @@ def _plain_id(value: str, limit: int = 100) -> bool:
 
 
 SMES_PER_PAGE = 100
-VERSION_EVERY_SECONDS = 5.0
+# the overview's rows are rendered once for every champion with links under this stand-in for the champion's link
+# (random, so no SME's name or notice's title can hold it; a link is URL-quoted: nothing in it needs HTML escaping)
+STAND_IN = f"/champion/{secrets.token_hex(16)}"
 
 
 def _page_number(request: Request, name: str = "page") -> int:
@@ -64,8 +66,8 @@ def routes(site: Site) -> list[Route]:
                            if expired else "It may have been damaged, revoked, or not made by this service. "
                            "Ask for a new one at /champion/sign-in.")
 
-    def urls(token: str) -> dict[str, object]:
-        home = f"/champion/{quote(token, safe='')}"
+    def urls(token: str, quoted: bool = False) -> dict[str, object]:
+        home = token if quoted else f"/champion/{quote(token, safe='')}"
         return {
             "home": home,
             "mark": f"{home}/mark",
@@ -100,76 +102,37 @@ def routes(site: Site) -> list[Route]:
             except champion.WeekError as e:
                 return pages.error(400, "Unknown week", f"{e}.")
         person, claim = found
-        version = current_version()
-        page = _page_number(request)
-        quiet_page = _page_number(request, "quiet")
-
-        # while one request recomputes a changed week, others are served the week as computed before: what is
-        # built on it (pages of rows, the rendered page) is keyed by when that week was computed too
-        (index, weeks, over_time), as_of = overviews.get(week, version, lambda: week_overview(week))
-        shown = min(page, paged.pages_in(index.smes, SMES_PER_PAGE))
-        quiet_shown = min(quiet_page, paged.pages_in(index.quiet, SMES_PER_PAGE))
+        # computed ahead for everyone (matcher.web.warm): the week's index, figures, trend and every page's rows
+        try:
+            snap, shown, smes, quiet_shown, quiet = warmer.page(week, _page_number(request), _page_number(request, "quiet"))
+        except OverviewUnavailable as e:
+            log.warning("champion overview: %s", e)
+            return pages.error(503, "The overview is not available just now", "Please try again in a minute.")
+        index, home = snap.index, str(escape(urls(token)["home"]))  # URL-quoted already: escaping changes nothing
+        smes, quiet = (SimpleNamespace(rows=p.rows, html=Markup(p.html.replace(STAND_IN, home))) for p in (smes, quiet))
 
         def render() -> bytes:  # this champion's page of the week (no form on it holds a CSRF token)
-            smes, _ = sme_pages.get((week, shown), (version, as_of), lambda: page_rows(index, shown))
-            quiet, _ = quiet_pages.get((week, quiet_shown), (version, as_of), lambda: quiet_page_rows(index, quiet_shown))
             return bytes(pages.page(
-                "overview", folder="champion", request=request, r=index, weeks=weeks, claim=claim, champion=person,
-                url=urls(token), trend=over_time, total=totals(over_time), this_week=over_time[0],
+                "overview", folder="champion", request=request, r=index, weeks=snap.weeks, claim=claim, champion=person,
+                url=urls(token), trend=snap.trend, total=totals(snap.trend), this_week=snap.trend[0],
                 previous=champion.shift_week(week, -1), following=champion.shift_week(week, 1), smes=smes, page=shown,
                 pages_total=paged.pages_in(index.smes, SMES_PER_PAGE), per_page=SMES_PER_PAGE, quiet=quiet,
                 quiet_page=quiet_shown, quiet_pages=paged.pages_in(index.quiet, SMES_PER_PAGE),
-                as_of=datetime.fromtimestamp(as_of, UTC)).body)
+                as_of=datetime.fromtimestamp(snap.as_of, UTC)).body)
 
-        body, _ = rendered.get((token, person.id, week, shown, quiet_shown), (version, as_of), render)
+        body, _ = rendered.get((token, person.id, week, shown, quiet_shown), snap.serial, render)
         return HTMLResponse(body, headers=SECURITY_HEADERS)
 
-    def current_version() -> tuple:
-        """data_version, read at most once a VERSION_EVERY_SECONDS (a mark by this desk clears it at once) and by
-        one request at a time: the others meanwhile go on with the value read before."""
-        now = time.monotonic()
-        if versions.get("at") is not None and now - versions["at"] <= VERSION_EVERY_SECONDS:
-            return versions["value"]
-        if not reading.acquire(blocking="value" not in versions):
-            return versions["value"]
-        try:
-            if versions.get("at") is None or now - versions["at"] > VERSION_EVERY_SECONDS:
-                with session_scope(site.engine) as s:
-                    value = data_version(s)
-                versions.update(at=time.monotonic(), value=value)
-            return versions["value"]
-        finally:
-            reading.release()
+    rows_html = pages.env.get_template("champion/_overview_rows.html").module
+    stand_in_urls = urls(STAND_IN, quoted=True)
 
-    def week_overview(week: str):  # noqa: ANN202 - what the overview shows of a week, the same for every champion
-        with session_scope(site.engine) as s:
-            counted = sent_counts(s, trend_weeks(week, 12), served_in=week)  # once for the index and the trend
-            report = paged.week_index(s, week, counts=counted[week])
-            weeks = champion.recent_weeks(s)
-            over_time = trend(s, week, tz, 12, counted)
-            s.rollback()
-        return report, weeks, over_time
+    def render_rows(kind: str, snap, rows: list) -> str:  # noqa: ANN001 - once per page of a snapshot, for everyone
+        return str((rows_html.sme_rows if kind == "smes" else rows_html.quiet_rows)(rows, snap.week, stand_in_urls))
 
-    def page_rows(index: paged.WeekIndex, page: int) -> list[paged.SmeRow]:
-        with session_scope(site.engine) as s:  # only this page's SMEs are read
-            rows = paged.sme_rows(s, paged.page_of(index.smes, page, SMES_PER_PAGE))
-            s.rollback()
-        return rows
-
-    def quiet_page_rows(index: paged.WeekIndex, page: int) -> list:
-        with session_scope(site.engine) as s:
-            quiet = paged.quiet_rows(s, index, paged.page_of(index.quiet, page, SMES_PER_PAGE))
-            explain_quiet(s, SimpleNamespace(week=index.week, got_nothing=quiet), cfg.matching.threshold)
-            s.rollback()
-        return quiet
-
-    # the week's index, figures and trend are counted in the database once for everyone and kept while the data
-    # they read is unchanged (desk_report.data_version; matcher.web.cache); each page then reads its own SMEs
-    overviews = PageCache()
-    sme_pages, quiet_pages = PageCache(max_keys=512), PageCache(max_keys=512)  # per week and page, for everyone
-    rendered = PageCache(max_keys=256)  # per champion's link, week and pages
-    versions: dict = {}
-    reading = threading.Lock()
+    warmer = Warmer(site.engine, lambda: clock.week_of(site.now(), tz), tz, cfg.matching.threshold, SMES_PER_PAGE,
+                    render=render_rows)
+    site.services.append(warmer)  # started with the app (matcher serve), or by the first request
+    rendered = PageCache(max_keys=256)  # per champion's link, week and pages, for the snapshot it was made from
 
     def sme_page(request: Request):
         token = request.path_params["token"]
@@ -221,7 +184,7 @@ def routes(site: Site) -> list[Route]:
                 mark(s, person, str(pid), str(key), None if verdict == "clear" else str(verdict), now=site.now())
             except ChampionError as e:
                 return pages.error(400, "This mark was not stored", f"{e}.")
-        versions["at"] = None  # the champion's overview shows the mark at once
+        warmer.changed()  # the champion's overview shows the mark at once
         week = form.get("week") or ""
         target = urls(token)["sme"](str(pid))  # type: ignore[operator]
         return pages.redirect(f"{target}?{urlencode({'marked': key, **({'week': week} if week else {})})}#item-{quote(str(key))}")

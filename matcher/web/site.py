@@ -31,6 +31,7 @@ class Site:
     limits: RateLimits
     now: Callable[[], datetime] = clock.utc_now
     encode: Callable[[list[str]], np.ndarray] | None = None  # for the sign-up preview; made on first use
+    services: list = field(default_factory=list)  # background work with start() and stop(), run with the app
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def encoder(self) -> Callable[[list[str]], np.ndarray]:
