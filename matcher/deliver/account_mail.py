@@ -2,8 +2,10 @@
 recipient, a champion's sign-in link. Plain text from templates/mail/, sent through the configured transport
 (outbox .eml files under <outbox_dir>/account/, or SMTP), one message per recipient.
 
-A failure is raised to the caller, which logs it: the page a person sees never says whether an address is
-known, so it never says whether a message went either.
+A transient failure (a 4xx, a relay that failed before the text went) is retried a few times with growing
+waits (tenacity); a permanent one (5xx) or an unknown outcome is not. What still fails is logged (kind and error,
+never the address): the page a person sees never says whether an address is known, so it never says whether a
+message went either, and the person can ask again.
 """
 from __future__ import annotations
 
@@ -16,12 +18,16 @@ from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
 
 from jinja2 import Environment
+from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential
 
 from matcher.config import Config
-from matcher.deliver.send import OutboxTransport, SmtpTransport
+from matcher.deliver.send import DeliveryError, OutboxTransport, SmtpTransport
 from matcher.digest.render import mail_domain
 
 log = logging.getLogger(__name__)
+
+TRIES = 4  # attempts per account email, waits of 1, 2, 4 s between them (WAIT_SECONDS doubling)
+WAIT_SECONDS = 1.0
 
 SUBJECTS = {
     "confirm": "Confirm your sign-up to SME Opportunity Matcher",
@@ -63,10 +69,23 @@ def send(cfg: Config, message: EmailMessage, kind: str, now: datetime) -> str:
     return OutboxTransport(cfg.path(cfg.delivery.outbox_dir)).send(message, Mailing(stamp))  # type: ignore[arg-type]
 
 
-def mail(cfg: Config, env: Environment, kind: str, to: str, now: datetime, **context: object) -> str | None:
-    """Compose and send; a failure is logged (kind and error, never the address) and None returned."""
+def _transient(e: BaseException) -> bool:
+    return isinstance(e, DeliveryError) and e.transient
+
+
+def mail(cfg: Config, env: Environment, kind: str, to: str, now: datetime, tries: int = TRIES,
+         wait_seconds: float = WAIT_SECONDS, **context: object) -> str | None:
+    """Compose once and send, retrying transient failures; what still fails is logged (kind and error, never
+    the address) and None returned."""
     try:
-        return send(cfg, compose(env, cfg, kind, to, now, **context), kind, now)
+        message = compose(env, cfg, kind, to, now, **context)
+        for attempt in Retrying(stop=stop_after_attempt(tries), reraise=True,
+                                wait=wait_exponential(multiplier=wait_seconds, max=30 * wait_seconds),
+                                retry=retry_if_exception(_transient)):
+            with attempt:
+                if attempt.retry_state.attempt_number > 1:
+                    log.info("%s email: try %d of %d", kind, attempt.retry_state.attempt_number, tries)
+                return send(cfg, message, kind, now)
     except Exception as e:  # noqa: BLE001 - the caller's page is the same either way
         log.warning("%s email not sent: %s: %s", kind, type(e).__name__, e)
-        return None
+    return None

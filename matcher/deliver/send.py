@@ -139,7 +139,7 @@ class SmtpTransport:
         settings = SmtpSettings(**{**self.settings.__dict__, "connections": 1})
         SmtpEngine(settings).run(claim, ok, finished)
         if outcome.get("what") != "sent":
-            raise DeliveryError(outcome.get("error") or f"SMTP {self.where}: not sent")
+            raise DeliveryError(outcome.get("error") or f"SMTP {self.where}: not sent", outcome.get("what"))
         return f"smtp {self.where}"
 
 
@@ -161,7 +161,18 @@ def _recipients(message: EmailMessage) -> list[str]:
 
 
 class DeliveryError(RuntimeError):
-    """A message that could not be handed over; the text names the transport and the server's answer."""
+    """A message that could not be handed over; the text names the transport and the server's answer.
+    `outcome` is how the attempt ended (matcher.deliver.smtp.Outcome), where known."""
+
+    def __init__(self, message: str, outcome: str | None = None) -> None:
+        super().__init__(message)
+        self.outcome = outcome
+
+    @property
+    def transient(self) -> bool:
+        """Worth another try: the relay said 4xx, failed before the text went, or the run never tried it. Never
+        after a 5xx (bounced), nor after an unknown outcome (the text may have gone)."""
+        return self.outcome in ("failed", "released")
 
 
 def transport_for(cfg: Config) -> Transport:
