@@ -44,7 +44,9 @@ log = logging.getLogger(__name__)
 def create_site(cfg: Config, engine: Engine, now: Callable[[], datetime] = clock.utc_now) -> Site:
     with session_scope(engine) as s:
         sync_config(s, cfg.champions)
-    return Site(cfg=cfg, engine=engine, pages=Pages(template_env()), signer=LinkSigner.from_config(cfg),
+    env = template_env()
+    env.auto_reload = False  # templates are read once: no file check on every page (the desk renders many)
+    return Site(cfg=cfg, engine=engine, pages=Pages(env), signer=LinkSigner.from_config(cfg),
                 limits=RateLimits(cfg.web.rate_per_address, cfg.web.rate_per_client), now=now)
 
 
