@@ -8,11 +8,12 @@ Run from the repo root:
 It seeds a store (not timed): N SMEs, each with this week's digest of 10 items over 500 notices (every 10th SME's
 digest is empty, so the got-nothing list has rows), half of the items with a verdict, plus the 11 weeks before with
 one item each (the page shows a 12-week trend); one champion. Then it starts `matcher serve` in its own process and
-times one request for the cold first page (nothing computed yet: the week's index, figures and trend, then page 1),
-then fetches the overview (`/champion/{token}`, the current week) with `--clients` concurrent httpx clients,
-`--requests` in all, after one warm-up request each: first all on the first page ("page 1", as champions open
-it), then walking through every page of SMEs ("every page", `&page=1..N/100`: most pages are rendered for the
-first time during the run). It prints the latency p50/p95/max and requests per second, beside the anchor measured
+times one request for the cold first page (sent as soon as the server answers: it waits for the warm-up the server
+began at start, matcher.web.warm, up to the week's index, figures, trend and page 1), then fetches the overview
+(`/champion/{token}`, the current week) with `--clients` concurrent httpx clients, `--requests` in all, after one
+warm-up request each: first all on the first page ("page 1", as champions open it), then walking through every page
+of SMEs ("every page", `&page=1..N/100`: most pages are rendered for this champion for the first time during the
+run). It prints the latency p50/p95/max and requests per second, beside the anchor measured
 in the same run: the same clients fetching `/healthz` (the server's floor: a tiny page, a SELECT 1 and each
 source's freshness). PostgreSQL is a throwaway cluster (tests/pgserver.py: Debian's postgresql binaries),
 or MATCHER_TEST_PG_URL; its tables are ANALYZEd after seeding, as autovacuum does soon after a bulk write.

@@ -143,11 +143,11 @@ class Warmer:
         page past the end shows the last. Waits for the computation under way when nothing usable is ready."""
         began = time.monotonic()
         with self._cond:
-            if week != self.current_week():
-                if week not in self._asked:
-                    self._wake.set()
-                self._asked[week] = began
+            if week != self.current_week() and week not in self._asked:
+                self._wake.set()
             while True:
+                if week != self.current_week():
+                    self._asked[week] = time.monotonic()  # while it waits too: watched until it is served
                 self._ensure_running()
                 usable = [s for s in (self._latest.get(week), self._done.get(week))
                           if s is not None and s.generation >= self._generation]
@@ -210,9 +210,9 @@ class Warmer:
             others = sorted((w for w, t in self._asked.items() if t >= recent and w != now_week),
                             key=lambda w: -self._asked[w])[:MAX_WEEKS - 1]
             watched = [now_week, *others]
-            for kept in (self._asked, self._latest, self._done, self._failed):
-                for w in [w for w in kept if w not in watched]:
-                    del kept[w]
+            for table in (self._asked, self._latest, self._done, self._failed):
+                for w in [w for w in table if w not in watched]:
+                    del table[w]
             generation = self._generation
         took = 0.0
         try:
