@@ -174,3 +174,21 @@ def test_champions_arriving_before_the_warm_up_wait_for_its_one_computation(desk
         links = [a["href"] for a in BeautifulSoup(r.text, "html.parser").select("a.sme-link")]
         assert links and all(h.startswith(f"{home}/sme/") for h in links)
         assert desk.STAND_IN not in r.text
+
+
+def test_stopping_the_server_does_not_wait_for_the_rest_of_a_computation(engine, monkeypatch):
+    seed(engine)
+    real = warm.paged.sme_rows
+
+    def slow(session, entries):  # noqa: ANN001, ANN202 - a page that takes a second to read
+        time.sleep(1.0)
+        return real(session, entries)
+
+    monkeypatch.setattr(warm.paged, "sme_rows", slow)
+    warmer = warmer_for(engine)
+    warmer.page(WEEK, 1, 1)  # page 1 is there; pages 2 and 3 would take two seconds more
+    started = time.monotonic()
+    warmer.stop()
+    assert time.monotonic() - started < 1.8
+    with pytest.raises(warm.OverviewUnavailable):
+        warmer.page(WEEK, 1, 1)

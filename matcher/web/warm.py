@@ -265,6 +265,8 @@ class Warmer:
                 self._cond.notify_all()
             todo = snap.todo()
             while todo:
+                if self._stop.is_set():  # the server is stopping: it need not wait for the rest
+                    raise OverviewUnavailable("the web process is stopping")
                 kind, page = self._next(snap, todo)
                 rows = self._rows(s, snap, kind, page)
                 made = Page(rows, self.render(kind, snap, rows) if self.render else "")
