@@ -192,3 +192,26 @@ def test_stopping_the_server_does_not_wait_for_the_rest_of_a_computation(engine,
     assert time.monotonic() - started < 1.8
     with pytest.raises(warm.OverviewUnavailable):
         warmer.page(WEEK, 1, 1)
+
+
+def test_a_champions_own_mark_is_waited_for_and_other_champions_are_not_held_up(engine, monkeypatch):
+    seed(engine, smes=3)
+    warmer = warmer_for(engine)
+    try:
+        before, *_ = warmer.page(WEEK, 1, 1, by=1)
+        real = warm.paged.week_index
+
+        def slow(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202 - the recomputation takes a second
+            time.sleep(1.0)
+            return real(*args, **kwargs)
+
+        monkeypatch.setattr(warm.paged, "week_index", slow)
+        add_feedback(engine, "s001", "x", "relevant")  # champion 1 marks (the desk stores it, then says so)
+        warmer.changed(by=1)
+        started = time.monotonic()
+        other, *_ = warmer.page(WEEK, 1, 1, by=2)
+        assert time.monotonic() - started < 0.5 and other is before  # what is ready, at once
+        mine, _, page, _, _ = warmer.page(WEEK, 1, 1, by=1)
+        assert mine is not before and row(page, "s001").relevant == 1
+    finally:
+        warmer.stop()

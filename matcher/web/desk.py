@@ -104,7 +104,8 @@ def routes(site: Site) -> list[Route]:
         person, claim = found
         # computed ahead for everyone (matcher.web.warm): the week's index, figures, trend and every page's rows
         try:
-            snap, shown, smes, quiet_shown, quiet = warmer.page(week, _page_number(request), _page_number(request, "quiet"))
+            snap, shown, smes, quiet_shown, quiet = warmer.page(week, _page_number(request), _page_number(request, "quiet"),
+                                                                  by=person.id)
         except OverviewUnavailable as e:
             log.warning("champion overview: %s", e)
             return pages.error(503, "The overview is not available just now", "Please try again in a minute.")
@@ -184,7 +185,7 @@ def routes(site: Site) -> list[Route]:
                 mark(s, person, str(pid), str(key), None if verdict == "clear" else str(verdict), now=site.now())
             except ChampionError as e:
                 return pages.error(400, "This mark was not stored", f"{e}.")
-        warmer.changed()  # the champion's overview shows the mark at once
+        warmer.changed(by=person.id)  # this champion's overview shows the mark at once
         week = form.get("week") or ""
         target = urls(token)["sme"](str(pid))  # type: ignore[operator]
         return pages.redirect(f"{target}?{urlencode({'marked': key, **({'week': week} if week else {})})}#item-{quote(str(key))}")

@@ -12,7 +12,7 @@ mixes two states of the data. Every `every` seconds the thread
 Watched: the current week, and up to MAX_WEEKS - 1 others asked for in the last KEEP_SECONDS (older ones are
 dropped, so memory stays bounded). A snapshot is published once its index, figures and trend are read; its pages
 follow, first those that requests wait for. A request takes the newest snapshot whose pages it needs are ready;
-when none is (the first visit to a week, or right after this desk's own write) it waits for the one computation
+when none is (the first visit to a week, or right after this champion's own mark) it waits for the one computation
 under way, never starting another.
 """
 from __future__ import annotations
@@ -57,7 +57,7 @@ class Page:
 class Snapshot:
     week: str
     version: tuple  # the data fingerprint, read in the transaction everything below was read in
-    generation: int  # this process's writes (Warmer.changed) made before it was read
+    generation: int  # how many of this process's writes (Warmer.changed) were made before it was read
     as_of: float  # time.time() when its data were read
     index: paged.WeekIndex
     weeks: list[str]
@@ -131,6 +131,7 @@ class Warmer:
         self._failed: dict[str, tuple[str, float]] = {}  # week -> why and when its last computation failed
         self._first: list[tuple[int, str, int]] = []  # (snapshot serial, kind, page) that requests wait for
         self._generation = 0
+        self._by: dict[object, int] = {}  # viewer -> the generation of its latest change (a champion's id)
         self._version: tuple | None = None
         self._gate = ChangeGate(engine)
         self._wake, self._stop = threading.Event(), threading.Event()
@@ -138,9 +139,10 @@ class Warmer:
         self._failures = 0
 
     # requests' side
-    def page(self, week: str, page: int, quiet: int) -> tuple[Snapshot, int, Page, int, Page]:
+    def page(self, week: str, page: int, quiet: int, by: object = None) -> tuple[Snapshot, int, Page, int, Page]:
         """(snapshot, SME page number shown, that page, got-nothing page number shown, that page) for the week; a
-        page past the end shows the last. Waits for the computation under way when nothing usable is ready."""
+        page past the end shows the last. Waits for the computation under way when nothing usable is ready, or
+        when the snapshots predate a change `by` this viewer made (changed(by=...)); others meanwhile get them."""
         began = time.monotonic()
         with self._cond:
             if week != self.current_week() and week not in self._asked:
@@ -149,8 +151,9 @@ class Warmer:
                 if week != self.current_week():
                     self._asked[week] = time.monotonic()  # while it waits too: watched until it is served
                 self._ensure_running()
+                need = self._by.get(by, 0) if by is not None else 0
                 usable = [s for s in (self._latest.get(week), self._done.get(week))
-                          if s is not None and s.generation >= self._generation]
+                          if s is not None and s.generation >= need]
                 for snap in usable:
                     shown, quiet_shown = snap.clamp(page, quiet)
                     if shown in snap.smes and quiet_shown in snap.quiet:
@@ -163,7 +166,7 @@ class Warmer:
                     for wanted in ((usable[0].serial, "smes", shown), (usable[0].serial, "quiet", quiet_shown)):
                         if wanted not in self._first:
                             self._first.append(wanted)
-                else:  # a week not computed yet, or computed before this process's own write
+                else:  # a week not computed yet, or computed before this viewer's own change
                     self._wake.set()
                 left = began + WAIT_SECONDS - time.monotonic()
                 if left <= 0:
@@ -175,10 +178,13 @@ class Warmer:
         with self._cond:
             return sorted(set(self._latest) | set(self._done), key=lambda w: (w != self.current_week(), w))
 
-    def changed(self) -> None:
-        """This process changed what the overview shows (a champion's mark): requests from now on wait for it."""
+    def changed(self, by: object = None) -> None:
+        """This process changed what the overview shows (a champion's mark): computed again at once, and `by`'s
+        requests from now on wait for it."""
         with self._cond:
             self._generation += 1
+            if by is not None:
+                self._by[by] = self._generation
         self._wake.set()
 
     # lifetime
