@@ -9,9 +9,32 @@ import threading
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 from aiosmtpd.controller import Controller
 from helpers_digest import free_port, parse_eml
+
+
+def smtp_config_file(tmp_path: Path, db_url: str, port: int, **delivery: int) -> Path:
+    """A config.toml for a `matcher` subprocess that sends by SMTP to 127.0.0.1:port, with its signing key in a
+    file; `delivery` adds [delivery] keys (connections, lease_seconds, timeouts) in the order given."""
+    extra = "".join(f"{key} = {value}\n" for key, value in delivery.items())
+    path = tmp_path / "config.toml"
+    path.write_text(f"""
+[database]
+url = "{db_url}"
+[digest]
+public_base_url = "https://links.example.org"
+from_address = "Matcher <alerts@matcher.example.org>"
+[delivery]
+mode = "smtp"
+smtp_host = "127.0.0.1"
+smtp_port = {port}
+{extra}[secrets]
+secret_env = "MATCHER_TEST_SECRET_NOT_SET"
+secret_file = "secret-key"
+""")
+    return path
 
 
 class FaultyHandler:

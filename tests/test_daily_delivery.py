@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 from helpers_digest import NOW, add_match, add_notice, add_profile, make_config, store_for
-from helpers_smtp import FaultyHandler, faulty_smtp
+from helpers_smtp import FaultyHandler, faulty_smtp, smtp_config_file
 from sqlmodel import select
 
 from matcher.deliver.week import retry_undelivered, send_week
@@ -30,26 +30,8 @@ KILL_POINTS = {"at-rcpt": ("rcpt", 5), "holding-the-message": ("data", 5), "afte
 
 
 def _config_file(tmp_path: Path, port: int) -> Path:
-    path = tmp_path / "config.toml"
-    path.write_text(f"""
-[database]
-url = "sqlite:///{tmp_path / 'store.db'}"
-[digest]
-public_base_url = "https://links.example.org"
-from_address = "Matcher <alerts@matcher.example.org>"
-[delivery]
-mode = "smtp"
-smtp_host = "127.0.0.1"
-smtp_port = {port}
-connections = 2
-lease_seconds = 2
-timeout_seconds = 5
-data_timeout_seconds = 5
-[secrets]
-secret_env = "MATCHER_TEST_SECRET_NOT_SET"
-secret_file = "secret-key"
-""")
-    return path
+    return smtp_config_file(tmp_path, f"sqlite:///{tmp_path / 'store.db'}", port, connections=2, lease_seconds=2,
+                            timeout_seconds=5, data_timeout_seconds=5)
 
 
 def _seed(cfg) -> None:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 from helpers_digest import NOW, WEEK, add_match, add_notice, add_profile, make_config, store_for
-from helpers_smtp import FaultyHandler, faulty_smtp
+from helpers_smtp import FaultyHandler, faulty_smtp, smtp_config_file
 from sqlmodel import select
 
 from matcher.config import DatabaseConfig
@@ -43,25 +43,7 @@ def db_url(request, tmp_path):
 
 
 def _config_file(tmp_path: Path, db_url: str, port: int) -> Path:
-    path = tmp_path / "config.toml"
-    path.write_text(f"""
-[database]
-url = "{db_url}"
-[digest]
-public_base_url = "https://links.example.org"
-from_address = "Matcher <alerts@matcher.example.org>"
-[delivery]
-mode = "smtp"
-smtp_host = "127.0.0.1"
-smtp_port = {port}
-connections = 3
-timeout_seconds = 10
-data_timeout_seconds = 10
-[secrets]
-secret_env = "MATCHER_TEST_SECRET_NOT_SET"
-secret_file = "secret-key"
-""")
-    return path
+    return smtp_config_file(tmp_path, db_url, port, connections=3, timeout_seconds=10, data_timeout_seconds=10)
 
 
 def _send(config: Path, now=NOW) -> subprocess.Popen:  # noqa: ANN001
