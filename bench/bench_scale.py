@@ -105,7 +105,7 @@ def run_size(seed_db: Path, profiles: int) -> dict:
 
     from matcher.embed import Embedder, cached_embed, matching_vectors
     from matcher.match_week import match_week, notice_record
-    from matcher.store import make_engine, session_scope
+    from matcher.store import init_db, make_engine, session_scope
     from matcher.store.models import Notice, Profile
 
     folder = Path(tempfile.mkdtemp(prefix="bench-scale-"))
@@ -113,6 +113,7 @@ def run_size(seed_db: Path, profiles: int) -> dict:
         shutil.copy(seed_db, folder / "matcher.db")
         cfg = _config(folder)
         engine = make_engine(cfg.database.url)
+        init_db(engine)  # a seed kept from an older release gets this release's schema (migrations)
         base = base_profiles()
         with session_scope(engine) as s:
             s.execute(Profile.__table__.delete())

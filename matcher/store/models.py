@@ -4,7 +4,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, Index, LargeBinary, Text, UniqueConstraint
+from sqlalchemy import JSON, Column, Index, LargeBinary, Text, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 
@@ -160,13 +160,16 @@ class Reminder(SQLModel, table=True):
 
 
 class Match(SQLModel, table=True):
-    # a digest's items by (digest, SME, notice) from the index alone: the desk counts sent items and their verdicts
+    # Few b-trees, as the match job writes ~7 rows per SME a week: an SME's rows by the unique key's prefix
+    # (profile_id, notice_key); a period's by week; a digest's items by (digest, SME, notice) from the index alone
+    # (the desk counts sent items and their verdicts), holding only rows in a digest, so new matches skip it.
     __table_args__ = (UniqueConstraint("profile_id", "notice_key", "week"),
-                      Index("ix_match_digest_items", "digest_id", "profile_id", "notice_key"))
+                      Index("ix_match_digest_items", "digest_id", "profile_id", "notice_key",
+                            sqlite_where=text("digest_id IS NOT NULL"), postgresql_where=text("digest_id IS NOT NULL")))
 
     id: int | None = Field(default=None, primary_key=True)
-    profile_id: str = Field(index=True, max_length=100)
-    notice_key: str = Field(index=True, max_length=200)
+    profile_id: str = Field(max_length=100)
+    notice_key: str = Field(max_length=200)
     week: str = Field(index=True, max_length=10)
     rank: int = 0
     dense: float = 0.0

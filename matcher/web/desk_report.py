@@ -273,7 +273,8 @@ def data_version(session: Session) -> tuple:
     row = session.exec(select(
         stats(func.count(Digest.id)), stats(func.max(Digest.id)), stats(func.max(Digest.sent_at)),
         stats(func.max(Digest.claimed_at)), stats(func.sum(Digest.attempts)),
-        stats(func.count(Match.id)), stats(func.max(Match.id)), stats(func.count(col(Match.digest_id))),
+        stats(func.count(Match.id)), stats(func.max(Match.id)),
+        select(func.count()).where(col(Match.digest_id).is_not(None)).scalar_subquery(),  # the partial index's size
         stats(func.count(Feedback.id)), stats(func.max(Feedback.created_at)),
         stats(func.count(Profile.id)), stats(func.max(Profile.updated_at)), stats(func.count(col(Profile.unsubscribed_at))),
         stats(func.count(col(Profile.paused_at))), stats(func.count(ChampionMark.id)), stats(func.max(ChampionMark.created_at)),
