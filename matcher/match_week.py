@@ -30,7 +30,7 @@ from matcher.store.feedback import verdicts_for
 from matcher.match import ProfileError, ProfileVectors, RankResult, ScoredNotice, Verdicts, select as select_top
 from matcher.match.challenge import challenge_reason
 from matcher.match.cpv import cpv_labels
-from matcher.match.explain import explain
+from matcher.match.explain import explain, stored
 from matcher.match.feedback import aligned, verdict_vectors
 from matcher.match.filters import ProfileFilter
 from matcher.match.groups import rank_distinct
@@ -420,7 +420,7 @@ def _explained_rows(chosen, profiles, notices, notice_vecs, result, idf, encode,
                     if (reason := challenges[j]) is not None:
                         why["challenge"] = reason
                         why["any_sector"] = item.score < mcfg.threshold  # only here as the SME asked for challenges
-                    done_before[same] = why
+                    why = done_before[same] = stored(why)  # what follows from the row is left out (as_shown)
                 tail.append((item.key, rank_no, item.dense, item.lexical, item.keyword, item.cpv, item.raw_score,
                              item.score, why))
         rows += [(pid, *t) for t in tail]

@@ -225,3 +225,38 @@ def test_lots_that_fit_are_listed_by_title_within_the_value_range():
         Lot(id="3", title="Lot 3 Electrical", value=300_000), Lot(id="4", title="Lot 4 Gutter clearance")])
     why = explain(p, n, item_for("k"), CFG, idf={"gutter": 4.0, "roof": 2.5})
     assert why["lots"] == ["Lot 1 Roofing (small)", "Lot 4 Gutter clearance"]
+
+
+def test_a_stored_explanation_reads_back_exactly_as_explain_made_it_and_is_smaller(corpus):
+    """A Match row keeps explanations without their summary and strength (they follow from the row's score) and
+    without empty parts: every consumer (digest items, the desk) reads them back through as_shown(), which must
+    give explain()'s dict exactly, key order included, at either strength and with challenge facts."""
+    import json
+
+    from matcher.match.explain import as_shown, stored
+
+    profiles, notices = corpus
+    full = small = 0
+    empties = 0
+    for j, n in enumerate(notices):
+        p = profiles[j % len(profiles)]
+        for score in (0.52, 0.91):
+            why = explain(p, n, item_for(n.key, score), CFG)
+            if j % 5 == 0:
+                why |= {"challenge": "an SBRI competition", "any_sector": score < CFG.threshold}
+            kept = json.loads(json.dumps(stored(why)))  # as the row holds it
+            assert not {"summary", "strength"} & set(kept)
+            back = as_shown(kept, score)
+            assert back == why and list(back) == list(why)
+            empties += sum(1 for k in ("cpv", "lots", "terms") if not why[k])
+            full, small = full + len(json.dumps(why)), small + len(json.dumps(kept))
+    assert empties and small < 0.75 * full
+
+
+def test_rows_stored_before_the_compact_form_and_unexplained_rows_read_as_stored():
+    from matcher.match.explain import as_shown
+
+    old = {"summary": "Likely fit: it mentions drainage.", "strength": "likely", "capabilities": [], "terms": ["drainage"],
+           "cpv": [], "evidence": "", "lots": []}
+    assert as_shown(old, 0.2) == old  # never re-derived from today's score or wording
+    assert as_shown({}, 0.9) == {} and as_shown(None, 0.9) == {}

@@ -9,6 +9,7 @@ from sqlmodel import select
 from jobs.match import match_job
 from matcher.clock import week_of
 from matcher.config import config_from_dict
+from matcher.match.explain import as_shown
 from matcher.store.models import Digest, Match
 from matcher.store.profiles import save_profile
 from matcher.schema import NoticeRecord, ProfileSpec
@@ -80,14 +81,17 @@ def test_each_sme_gets_its_open_fitting_notices_ranked_with_explanations(store, 
     assert report.written == 3 and report.week == WEEK and report.per_profile == {"grounds": 2, "cyber": 1}
     for m in got["grounds"] + got["cyber"]:
         assert m.score >= cfg.matching.threshold and 0 <= m.score <= 1
-        assert set(m.explanation) == {"summary", "strength", "capabilities", "terms", "cpv", "evidence", "lots"}
+        why = as_shown(m.explanation, m.score)
+        assert set(why) == {"summary", "strength", "capabilities", "terms", "cpv", "evidence", "lots"}
+        assert not {"summary", "strength"} & set(m.explanation)  # stored without what follows from the score
         notice_text = next(f"{n.title}\n{n.description}" for n in NOTICES if n.key == m.notice_key)
-        assert m.explanation["evidence"] in notice_text
+        assert why["evidence"] in notice_text
     parks = got["grounds"][0]
+    why = as_shown(parks.explanation, parks.score)
     assert parks.rank == 1 and parks.cpv == 1.0 and parks.keyword == 1.0
-    assert parks.explanation["cpv"] == ["77310000"]
+    assert why["cpv"] == ["77310000"] and why["summary"].startswith("Likely fit: ")
     # "grass cutting" is in four of these six notices: common across notices, so not listed as a matched term
-    assert "grass cutting" not in parks.explanation["terms"] and parks.explanation["strength"] == "likely"
+    assert "grass cutting" not in why["terms"] and why["strength"] == "likely"
     assert report.candidates == len(NOTICES) - 1  # "soon" closes inside min_days_to_close
     assert report.excluded["outside the SME's regions"] == 1 and report.excluded["stage award"] == 1
 

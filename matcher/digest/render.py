@@ -26,7 +26,7 @@ from matcher.digest.items import (
     COMING_UP, OPEN, Why, challenge_of, days_left, group_of, in_days, kind_of, lots_of, marks_of, place_of,
     portals_of, value_text,
 )
-from matcher.match.explain import strength_label
+from matcher.match.explain import as_shown, strength_label
 from matcher.deliver.tokens import LinkSigner
 from matcher.digest.wire import HeaderCache, digest_bytes
 
@@ -267,7 +267,7 @@ def make_item(match: Match, notice: Notice, cfg: Config, now: datetime, signer: 
     `cpv_labels` names CPV codes the explanation lists bare; `facts`: notice_facts() of this notice, if the
     caller keeps them (they are the same for every SME)."""
     facts = facts if facts is not None else notice_facts(notice, cfg, now, signer, buyers)
-    why = match.explanation if isinstance(match.explanation, dict) else {}
+    why = as_shown(match.explanation, float(match.score))
     challenge = explanation_text(why.get("challenge")) or facts["challenge"]
     if challenge and why.get("any_sector") is True:
         challenge += "; listed because you asked for challenges in any sector"

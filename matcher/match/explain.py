@@ -165,7 +165,11 @@ def pick_evidence(
 
 
 def summary(item: ScoredNotice, caps: list[str], terms: list[str], cpv: list[str]) -> str:
-    parts = [strength_label(item.score)]
+    return summary_for(item.score, caps, terms, cpv)
+
+
+def summary_for(score: float, caps: list[str], terms: list[str], cpv: list[str]) -> str:
+    parts = [strength_label(score)]
     if caps:
         parts.append(f"close to \u201c{caps[0]}\u201d in your profile")
     if terms:
@@ -216,3 +220,30 @@ def explain(
         "evidence": evidence,
         "lots": fitting_lots(profile, notice, idf),
     }
+
+
+# How a Match row stores its explanation (the match job writes ~7 rows per SME a week, so every byte counts):
+# format 2 leaves out the summary and the strength, which follow from the row's score and the parts (as_shown()
+# rebuilds them exactly), and the parts that are empty. Rows stored before (no "v") are read as they are.
+STORED_FORMAT = 2
+_DERIVED = ("summary", "strength")
+_PARTS = {"capabilities": list, "terms": list, "cpv": list, "evidence": str, "lots": list}
+
+
+def stored(why: dict) -> dict:
+    """The explanation as a Match row keeps it: the inverse of as_shown()."""
+    out: dict = {"v": STORED_FORMAT}
+    out.update((k, v) for k, v in why.items() if k not in _DERIVED and not (k in _PARTS and not v))
+    return out
+
+
+def as_shown(value: object, score: float) -> dict:
+    """A Match row's explanation with every part, as explain() made it: for a stored() one, its summary and
+    strength rebuilt from the row's `score` and the empty parts put back; an older row's (or {}) as stored."""
+    if not isinstance(value, dict):
+        return {}
+    if value.get("v") != STORED_FORMAT:
+        return value
+    parts = {k: kind() for k, kind in _PARTS.items()} | {k: v for k, v in value.items() if k != "v"}
+    lists = [v if isinstance(v := parts[k], list) else [] for k in ("capabilities", "terms", "cpv")]
+    return {"summary": summary_for(score, *lists), "strength": strength(score), **parts}

@@ -1,14 +1,20 @@
 """Engine and sessions: SQLite by default (WAL, foreign keys on), PostgreSQL by URL."""
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, create_engine
+
+# JSON columns without the spaces after "," and ":" (the match job writes hundreds of thousands of explanations a
+# week); still ASCII-escaped, so no text the driver cannot encode (a lone surrogate) ever reaches it
+_json = partial(json.dumps, separators=(",", ":"))
 
 
 def make_engine(url: str) -> Engine:
@@ -16,7 +22,7 @@ def make_engine(url: str) -> Engine:
         db_file = url.split(":///", 1)[-1]
         if db_file and ":memory:" not in db_file:
             Path(db_file).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"timeout": 30}, hide_parameters=True)
+        engine = create_engine(url, connect_args={"timeout": 30}, hide_parameters=True, json_serializer=_json)
 
         @event.listens_for(engine, "connect")
         def _pragmas(conn, _record):  # noqa: ANN001
@@ -26,7 +32,8 @@ def make_engine(url: str) -> Engine:
             cur.close()
 
         return engine
-    return create_engine(url, pool_pre_ping=True, hide_parameters=True)  # errors never print row values
+    return create_engine(url, pool_pre_ping=True, hide_parameters=True,  # errors never print row values
+                         json_serializer=_json)
 
 
 def init_db(engine: Engine) -> None:

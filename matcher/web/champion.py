@@ -24,6 +24,7 @@ from matcher import clock
 from matcher.store.models import Digest, Feedback, Match, Notice, Profile
 from matcher.store.profiles import active_profiles
 from matcher.digest.render import explanation_strings, explanation_text, format_when, safe_url
+from matcher.match.explain import as_shown
 from matcher.store import as_utc
 from matcher.period import parse as parse_period
 from matcher.store.periods import one_per_sme, up_to_week, week_and_days, week_of_label
@@ -168,7 +169,7 @@ def _plain(value: Any) -> Any:
 
 
 def _item(match: Match, notice: Notice | None, feedback: Feedback | None, tz: str) -> SentItem:
-    why = match.explanation if isinstance(match.explanation, dict) else {}
+    why = as_shown(match.explanation, float(match.score))
     closes_at = as_utc(notice.closes_at) if notice else None
     return SentItem(
         notice_key=match.notice_key,
