@@ -11,11 +11,13 @@ as the SMEs' cut-off (WeekOutcome.seen_until). A daily SME whose digest of the d
 """
 from __future__ import annotations
 
+import gc
 import logging
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
+from functools import wraps
 
 import numpy as np
 from sqlalchemy import delete, or_
@@ -40,7 +42,7 @@ from matcher.store.periods import daily_since
 from matcher.store.profiles import matching_profiles
 from matcher.schema import NoticeRecord, ProfileSpec
 from matcher.store import as_utc, session_scope
-from matcher.store.bulk import insert_rows
+from matcher.store.bulk import insert_rows, write_cache
 
 log = logging.getLogger(__name__)
 progress_log = logging.getLogger("matcher.progress")
@@ -277,6 +279,24 @@ def any_sector_challenges(inputs: WeekInputs, vectors: WeekVectors, mcfg: Matchi
     return out
 
 
+def _cyclic_gc_paused(fn: Callable) -> Callable:
+    """Run `fn` with Python's cyclic garbage collector paused (and resumed after, if it was on). The match job
+    makes millions of small objects that live until it ends (specs, scored items, rows), and each automatic
+    collection walks all of them: about 4 s of a 100,000-SME run. Memory is still freed by reference counting
+    as the job goes (measured: the same peak RSS); the few cycles are collected once the collector resumes."""
+    @wraps(fn)
+    def run(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        was = gc.isenabled()
+        gc.disable()
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            if was:
+                gc.enable()
+    return run
+
+
+@_cyclic_gc_paused
 def match_week(
     cfg: Config, engine: Engine, now: datetime, profile_ids: Sequence[str] | None = None, embedder: Embedder | None = None,
     cadence: Cadence = "weekly",
@@ -322,7 +342,7 @@ def match_week(
             rows += _explained_rows(mine, inputs.profiles, inputs.notices, vectors.notices, result, result.idf(),
                                     encode, cfg, inputs.challenge_reasons(), progress)
         _note_outcomes(outcomes, result)
-    with session_scope(engine) as s:
+    with session_scope(engine) as s, write_cache(s):
         for start in range(0, len(ids), _IN_CHUNK):
             part = ids[start : start + _IN_CHUNK]
             s.execute(delete(Match).where(Match.week == report.week, col(Match.digest_id).is_(None),

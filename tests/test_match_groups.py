@@ -121,3 +121,62 @@ def test_bulk_rows_read_back_as_the_orm_writes_them(tmp_path):
     assert all(m.week == "2025-W06" and m.digest_id is None for m in stored)
     assert {m.created_at.replace(tzinfo=UTC) for m in stored} == {stamp}
     assert np.isclose(stored[4].dense, 0.1)
+
+
+def test_a_bulk_write_commits_under_a_large_page_cache_and_the_connection_gets_its_own_size_back(tmp_path):
+    from matcher.store.bulk import WRITE_CACHE_MIB, write_cache
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'store.db'}")
+    init_db(engine)
+    cols = ("profile_id", "notice_key", "rank", "dense", "lexical", "keyword", "cpv", "raw_score", "score", "explanation")
+    rows = [(f"sme-{i}", "n", 1, 0.1, 0.2, 0.3, 0.0, 0.4, 0.9, {}) for i in range(5)]
+    const = {"week": "2025-W06", "created_at": datetime(2025, 2, 3, tzinfo=UTC)}
+
+    def cache_size(s) -> int:
+        return s.connection().exec_driver_sql("PRAGMA cache_size").scalar()
+
+    with session_scope(engine) as s:
+        own = cache_size(s)
+        with write_cache(s):
+            assert cache_size(s) == -WRITE_CACHE_MIB * 1024 != own
+            insert_rows(s, Match.__table__, cols, rows, constants=const)
+        assert cache_size(s) == own
+    try:
+        with session_scope(engine) as s, write_cache(s):
+            insert_rows(s, Match.__table__, cols, [("late", *rows[0][1:])], constants=const)
+            raise RuntimeError("the job stops mid-write")
+    except RuntimeError:
+        pass
+    with session_scope(engine) as s:
+        assert cache_size(s) == own
+        assert sorted(s.exec(select(Match.profile_id))) == [f"sme-{i}" for i in range(5)]  # committed; the failed one not
+
+
+def test_the_match_job_pauses_the_cyclic_collector_only_while_it_runs_even_when_it_fails(tmp_path):
+    import gc
+
+    import pytest
+
+    from matcher.config import config_from_dict
+    from matcher.match_week import match_week
+
+    cfg = config_from_dict({"database": {"url": f"sqlite:///{tmp_path / 'store.db'}"}}, base_dir=tmp_path)
+    engine = make_engine(cfg.database.url)
+    init_db(engine)
+    seen = []
+    from sqlalchemy import event
+
+    event.listen(engine, "before_cursor_execute", lambda *a: seen.append(gc.isenabled()))
+    assert gc.isenabled()
+    match_week(cfg, engine, NOW)
+    assert gc.isenabled() and seen and not any(seen)
+    bare = make_engine(f"sqlite:///{tmp_path / 'no-tables.db'}")
+    with pytest.raises(Exception):
+        match_week(cfg, bare, NOW)
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        match_week(cfg, engine, NOW)
+        assert not gc.isenabled()  # left as it was found
+    finally:
+        gc.enable()
