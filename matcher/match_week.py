@@ -42,7 +42,7 @@ from matcher.store.periods import daily_since
 from matcher.store.profiles import matching_profiles
 from matcher.schema import NoticeRecord, ProfileSpec
 from matcher.store import as_utc, session_scope
-from matcher.store.bulk import insert_rows, write_cache
+from matcher.store.bulk import id_groups, insert_rows, write_cache
 
 log = logging.getLogger(__name__)
 progress_log = logging.getLogger("matcher.progress")
@@ -343,8 +343,7 @@ def match_week(
                                     encode, cfg, inputs.challenge_reasons(), progress)
         _note_outcomes(outcomes, result)
     with session_scope(engine) as s, write_cache(s):
-        for start in range(0, len(ids), _IN_CHUNK):
-            part = ids[start : start + _IN_CHUNK]
+        for part in id_groups(s, ids, _IN_CHUNK):  # the period's rows are read once per group: on SQLite, once
             s.execute(delete(Match).where(Match.week == report.week, col(Match.digest_id).is_(None),
                                           col(Match.profile_id).in_(part)))
             s.execute(delete(WeekOutcome).where(WeekOutcome.week == report.week, col(WeekOutcome.profile_id).in_(part)))

@@ -180,3 +180,30 @@ def test_the_match_job_pauses_the_cyclic_collector_only_while_it_runs_even_when_
         assert not gc.isenabled()  # left as it was found
     finally:
         gc.enable()
+
+
+def test_ids_of_any_count_select_exactly_their_rows_in_one_statement_on_sqlite(tmp_path):
+    from sqlalchemy import delete, event
+    from sqlmodel import col
+
+    from matcher.store.bulk import id_groups
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'store.db'}")
+    init_db(engine)
+    cols = ("profile_id", "notice_key", "rank", "dense", "lexical", "keyword", "cpv", "raw_score", "score", "explanation")
+    const = {"week": "2025-W06", "created_at": datetime(2025, 2, 3, tzinfo=UTC)}
+    with session_scope(engine) as s:
+        insert_rows(s, Match.__table__, cols, [(f"sme-{i:05d}", "n", 1, 0.1, 0.2, 0.3, 0.0, 0.4, 0.9, {}) for i in range(3000)],
+                    constants=const)
+    gone = [f"sme-{i:05d}" for i in range(0, 3000, 2)] + ["nobody", "it's \"quoted\""]
+    deletes = []
+    event.listen(engine, "before_cursor_execute",
+                 lambda conn, cur, sql, *a: deletes.append(sql) if sql.startswith("DELETE") else None)
+    with session_scope(engine) as s:
+        groups = id_groups(s, gone, chunk=500)
+        for group in groups:
+            s.execute(delete(Match).where(Match.week == "2025-W06", col(Match.profile_id).in_(group)))
+        assert id_groups(s, []) == []
+    assert len(groups) == len(deletes) == 1
+    with session_scope(engine) as s:
+        assert sorted(s.exec(select(Match.profile_id))) == [f"sme-{i:05d}" for i in range(1, 3000, 2)]

@@ -5,11 +5,12 @@ column's SQLAlchemy bind processing (JSON, dates) applied once per distinct valu
 by many SMEs is serialised once; floats bind as they are. Elsewhere (PostgreSQL) SQLAlchemy Core's insert() does it in batches."""
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import Float, Table, insert
+from sqlalchemy import Float, Table, func, insert, select
 from sqlmodel import Session
 
 BATCH = 20_000  # rows per executemany
@@ -36,6 +37,16 @@ def write_cache(session: Session, mib: int = WRITE_CACHE_MIB) -> Iterator[None]:
         session.commit()
     finally:
         raw.execute(f"PRAGMA cache_size = {int(before)}")
+
+
+def id_groups(session: Session, ids: Sequence[str], chunk: int = 500) -> list[Any]:
+    """`ids` as groups for `column.in_(group)`, one statement each. On SQLite, one group whatever the count: a
+    subquery reading the ids as one JSON array (json_each), so a statement like "this week's unattached rows of
+    these SMEs" scans the week's index once rather than once per chunk of ids (a re-run of a 100,000-SME week
+    deleted in 200 chunks took ~2.6 s each), and binds one value. Elsewhere lists of `chunk` ids."""
+    if session.connection().dialect.name == "sqlite":
+        return [select(func.json_each(json.dumps(list(ids))).table_valued("value").c.value)] if ids else []
+    return [list(ids[start : start + chunk]) for start in range(0, len(ids), chunk)]
 
 
 def insert_rows(session: Session, table: Table, columns: Sequence[str], rows: Iterable[tuple],
