@@ -98,24 +98,26 @@ ON_ITS_WAY = ("sent", "sending", "created", "failed")  # a daily SME's run skips
 def sent_before(session: Session, week: str, profile_ids: Sequence[str],
                 states: Sequence[str] = ("sent",)) -> dict[str, set[str]]:
     """Per SME, the notices already sent (or in `states`) in a digest of another period (of either cadence)."""
-    stmt = (
-        select(Match.profile_id, Match.notice_key)
-        .join(Digest, col(Digest.id) == Match.digest_id)
-        .where(col(Digest.state).in_(states), col(Digest.week) != week, col(Match.profile_id).in_(profile_ids))
-    )
     out: dict[str, set[str]] = {}
-    for pid, key in session.exec(stmt):
-        out.setdefault(pid, set()).add(key)
+    for group in id_groups(session, profile_ids, _IN_CHUNK):  # on SQLite one group, bound as one value
+        stmt = (
+            select(Match.profile_id, Match.notice_key)
+            .join(Digest, col(Digest.id) == Match.digest_id)
+            .where(col(Digest.state).in_(states), col(Digest.week) != week, col(Match.profile_id).in_(group))
+        )
+        for pid, key in session.exec(stmt):
+            out.setdefault(pid, set()).add(key)
     return out
 
 
 def attached_this_week(session: Session, week: str, profile_ids: Sequence[str]) -> dict[str, set[str]]:
     """Per SME, this week's matches already in a digest: kept as they are, never duplicated."""
-    stmt = select(Match.profile_id, Match.notice_key).where(
-        Match.week == week, col(Match.digest_id).is_not(None), col(Match.profile_id).in_(profile_ids))
     out: dict[str, set[str]] = {}
-    for pid, key in session.exec(stmt):
-        out.setdefault(pid, set()).add(key)
+    for group in id_groups(session, profile_ids, _IN_CHUNK):
+        stmt = select(Match.profile_id, Match.notice_key).where(
+            Match.week == week, col(Match.digest_id).is_not(None), col(Match.profile_id).in_(group))
+        for pid, key in session.exec(stmt):
+            out.setdefault(pid, set()).add(key)
     return out
 
 

@@ -12,6 +12,7 @@ from sqlmodel import Session, col, select
 
 from matcher.match.feedback import VERDICTS
 from matcher.store.models import Feedback, Notice, NoticeAlias, Profile, utcnow
+from matcher.store.bulk import id_groups
 
 
 class FeedbackError(ValueError):
@@ -94,9 +95,11 @@ def verdicts_for(session: Session, profile_ids: Sequence[str]) -> dict[str, list
     A verdict stored under a key that has since become another notice's alias counts for that notice."""
     if not profile_ids:
         return {}
-    stmt = (select(Feedback.profile_id, Feedback.notice_key, Feedback.verdict)
-            .where(col(Feedback.profile_id).in_(list(profile_ids))).order_by(Feedback.created_at, Feedback.id))
-    rows = list(session.exec(stmt))
+    rows = []
+    for group in id_groups(session, list(profile_ids)):  # on SQLite one group, bound as one value
+        rows += session.exec(select(Feedback.profile_id, Feedback.notice_key, Feedback.verdict, Feedback.created_at,
+                                    Feedback.id).where(col(Feedback.profile_id).in_(group)))
+    rows = [r[:3] for r in sorted(rows, key=lambda r: (r[3], r[4]))]  # oldest first, over every group
     aliases = dict(session.exec(select(NoticeAlias.key, NoticeAlias.canonical_key)
                                 .where(col(NoticeAlias.key).in_({k for _, k, _ in rows}))).all()) if rows else {}
     out: dict[str, dict[str, str]] = {}
