@@ -19,22 +19,20 @@ WRITE_CACHE_MIB = 256  # SQLite page cache while a bulk write runs (the default 
 
 @contextmanager
 def write_cache(session: Session, mib: int = WRITE_CACHE_MIB) -> Iterator[None]:
-    """On SQLite, a larger page cache for this session's connection while a bulk write runs, and its commit: the
-    pages of the table and its indexes stay in memory until the commit writes each once, instead of spilling to the
-    WAL and being written again as later rows change them. Commits on a clean exit (while the cache is large);
-    durability is unchanged (same journal mode, same synchronous). The connection's own size is put back after.
-    Elsewhere: only the commit."""
+    """On SQLite, a larger page cache for this session's connection while a bulk write runs: the pages of the table
+    and its indexes stay in memory until the commit writes each once, instead of spilling to the WAL and being
+    written again as later rows change them (dirty pages stay in the cache until the commit, so the connection's own
+    size is put back at the end of the block, while the session still holds the connection). Durability is
+    unchanged: same journal mode, same synchronous. Elsewhere, nothing."""
     conn = session.connection()
     if conn.dialect.name != "sqlite":
         yield
-        session.commit()
         return
-    raw = conn.connection.dbapi_connection  # the pragma outlives the session's hold on the connection
+    raw = conn.connection.dbapi_connection  # usable even if the block fails mid-transaction
     before = raw.execute("PRAGMA cache_size").fetchone()[0]
     raw.execute(f"PRAGMA cache_size = -{int(mib) * 1024}")
     try:
         yield
-        session.commit()
     finally:
         raw.execute(f"PRAGMA cache_size = {int(before)}")
 
