@@ -114,10 +114,10 @@ class EmbeddingConfig(_Section):
 class WeightsConfig(_Section):
     """Relative weights of the four score components; fitted on both dev sets' judgments (`matcher eval --fit`)."""
 
-    dense: float = Field(0.449, ge=0)
-    lexical: float = Field(0.296, ge=0)
-    keyword: float = Field(0.181, ge=0)
-    cpv: float = Field(0.074, ge=0)
+    dense: float = Field(0.403, ge=0)
+    lexical: float = Field(0.416, ge=0)
+    keyword: float = Field(0.108, ge=0)
+    cpv: float = Field(0.073, ge=0)
 
     @model_validator(mode="after")
     def _not_all_zero(self) -> "WeightsConfig":
@@ -139,9 +139,9 @@ class FeedbackConfig(_Section):
     query_weight: float = Field(1.0, gt=0, description="Rocchio alpha: weight of the profile's own query vector")
     relevant_weight: float = Field(0.25, ge=0, description="Rocchio beta: pull towards the mean of the liked notices")
     not_relevant_weight: float = Field(0.5, ge=0, description="Rocchio gamma: push away from the mean of the rejected notices")
-    not_relevant_ramp: float = Field(3.0, ge=0, le=100, description="with n rejections the push is n/(n+ramp) of gamma, so one "
+    not_relevant_ramp: float = Field(30.0, ge=0, le=100, description="with n rejections the push is n/(n+ramp) of gamma, so one "
                                      "'not relevant' stays local (0 = full push from the first)")
-    neighbour_weight: float = Field(0.25, ge=0, le=2, description="dense-score shift by closeness to liked minus closeness to rejected notices (0 = off)")
+    neighbour_weight: float = Field(0.0, ge=0, le=2, description="dense-score shift by closeness to liked minus closeness to rejected notices (0 = off)")
     neighbours: int = Field(3, ge=1, le=50, description="how many nearest liked/rejected notices that closeness averages over")
     near_copy_similarity: float = Field(0.95, gt=0, le=1, description="a notice at least this close (cosine) to a rejected one is a near-copy and is not matched")
 
@@ -149,8 +149,8 @@ class FeedbackConfig(_Section):
 class MatchingConfig(_Section):
     weights: WeightsConfig = Field(default_factory=WeightsConfig)
     feedback: FeedbackConfig = Field(default_factory=FeedbackConfig)
-    calibration_slope: float = Field(38.56, gt=0, description="score = 1/(1+exp(-slope*(raw - midpoint)))")
-    calibration_midpoint: float = Field(0.252, description="raw (weighted-mean) score at which the calibrated score is 0.5")
+    calibration_slope: float = Field(49.41, gt=0, description="score = 1/(1+exp(-slope*(raw - midpoint)))")
+    calibration_midpoint: float = Field(0.222, description="raw (weighted-mean) score at which the calibrated score is 0.5")
     threshold: float = Field(0.5, ge=0, le=1, description="minimum calibrated score (0-1) for a notice to be sent")
     top_k: int = Field(20, ge=1, le=500)
     chunk_size: int = Field(2048, ge=1, le=1_000_000, description="SMEs scored at once against all candidates (memory ~ chunk_size x notices x 40 bytes)")

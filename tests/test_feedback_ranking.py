@@ -12,7 +12,7 @@ from matcher.match.feedback import (NEAR_COPY_REASON, REJECTED_REASON, aligned, 
                                     suppressed, verdict_vectors)
 from matcher.schema import NoticeRecord, ProfileSpec
 
-CFG = FeedbackConfig()
+CFG = FeedbackConfig(neighbour_weight=0.25)  # the neighbour shift on (the default leaves it off)
 NOW = datetime(2025, 1, 20, tzinfo=UTC)
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from matcher.config import MatchingConfig
+from matcher.config import FeedbackConfig, MatchingConfig
 from matcher.match import EVAL, LIVE, ProfileVectors, Verdicts, rank
 from matcher.match.cpv import code_overlap, infer_codes
 from matcher.match.filters import ProfileFilter, exclusion_reason
@@ -167,7 +167,8 @@ def test_chunked_rank_with_feedback_matches_the_reference():
     feedback = [None] * len(profiles)
     for i in range(0, len(profiles), 4):
         feedback[i] = Verdicts(nvecs[[i % 50, 60]], nvecs[[(i * 7) % 500]], frozenset({notices[(i * 7) % 500].key}))
-    cfg = MatchingConfig(chunk_size=9)
+    # the neighbour shift switched on (the default leaves it off) so the comparison covers it too
+    cfg = MatchingConfig(chunk_size=9, feedback=FeedbackConfig(neighbour_weight=0.25))
     want = _reference(profiles, notices, pvecs, nvecs, cfg, EVAL, 0.0, feedback)
     got = _as_table(rank(profiles, notices, pvecs, nvecs, cfg, NOW, EVAL, min_score=0.0, feedback=feedback))
     _assert_same(got, want)

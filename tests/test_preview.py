@@ -94,7 +94,7 @@ def test_weights_change_the_scores_and_feedback_is_used_by_both_rankings(store, 
     with session_scope(store) as s:
         record_verdict(s, "grounds", "verges", "not-relevant")
     report = preview(cfg, store, NOW, proposed_config(cfg.matching, weights=["cpv=0", "keyword=0.5"]))
-    assert report.changes == {"weights.keyword": (0.181, 0.5), "weights.cpv": (0.074, 0.0)}
+    assert report.changes == {"weights.keyword": (0.108, 0.5), "weights.cpv": (0.073, 0.0)}
     grounds = by_id(report)["grounds"]
     assert grounds.verdicts == 1 and grounds.now == 1  # verges was rejected: only parks is left
     assert "verges" not in {i.key for i in grounds.entering}
@@ -126,7 +126,7 @@ def test_preview_command_prints_counts_and_moves_and_refuses_a_bad_weight(store,
     as_json = CliRunner().invoke(app, ["preview", "-w", "dense=0.6", "--json", "--now", NOW.isoformat(), "--config", str(config_file)])
     assert as_json.exit_code == 0, as_json.output
     data = json.loads(as_json.stdout)
-    assert data["changes"] == {"weights.dense": [0.449, 0.6]} and {s["profile_id"] for s in data["smes"]} == {"grounds", "cyber"}
+    assert data["changes"] == {"weights.dense": [0.403, 0.6]} and {s["profile_id"] for s in data["smes"]} == {"grounds", "cyber"}
     bad = CliRunner().invoke(app, ["preview", "--weight", "colour=1", "--config", str(config_file)])
     assert bad.exit_code == 2 and "unknown weight 'colour'" in bad.output
     assert dump(tmp_path) == before

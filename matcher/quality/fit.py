@@ -1,10 +1,15 @@
 """Fitting the matcher's fusion weights and calibration on judged data, and checking the fit on unseen SMEs.
 
-The fit (logistic regression): every (judged profile, notice) pair of every set given is one example, each
-profile ranked against its own set's corpus; label = grade >= 1, grade-2 pairs count twice, unjudged pairs are
-not relevant. Features are the four score components (match.score). The logit w.c + b is rewritten as
-slope*(raw - midpoint) with raw the weighted mean of the components: weights = w/sum(w), slope = sum(w),
-midpoint = -b/sum(w). A component that hurts gets weight 0, never a negative one.
+The fit has two steps, each profile ranked against its own set's corpus (unjudged pairs are not relevant):
+- Weights, pairwise (a linear RankNet/RankSVM-style logistic regression without intercept): within each judged
+  profile, every (relevant, not relevant) pair of notices is one example whose features are the difference of
+  their four score components (match.score), label "the first ranks above"; grade-2 over grade-1 pairs count at
+  half weight, a pair with a grade-2 notice counts twice, and every profile's pairs together weigh the same, so an
+  SME with many judgments does not decide the weights. This fits what the digest needs, the order of one SME's
+  notices, rather than scores compared across SMEs (a pointwise fit is pulled by how strongly each SME matches at
+  all). A component that hurts gets weight 0, never a negative one.
+- Calibration: a weakly regularised 1-D logistic regression of grade >= 1 on the fused raw score (grade 2 counted
+  twice), giving score = 1/(1+exp(-slope*(raw - midpoint))): the chance the SME calls the notice relevant.
 
 `cross_validate` is the honest figure: the judged profiles of all sets are dealt into k folds (each set's
 profiles spread over the folds), and each fold is ranked with weights fitted on the other folds only. The
@@ -21,11 +26,13 @@ import numpy as np
 from matcher.config import Config, MatchingConfig, WeightsConfig
 from matcher.match import ProfileVectors
 from matcher.match.rank import term_texts
-from matcher.match.score import COMPONENTS, Components, text_components, with_cpv
+from matcher.match.score import COMPONENTS, Components, fuse, text_components, with_cpv
 from matcher.quality.corpus import Qrels
 from matcher.schema import NoticeRecord, ProfileSpec
 
-FIT_C = 3.0  # inverse L2 strength of the fit; chosen by cross-validation (bench/eval_variants.md)
+FIT_C = 0.1  # inverse L2 strength of the pairwise weight fit; chosen by cross-validation (bench/eval_variants.md)
+CALIBRATION_C = 100.0  # the 1-D calibration is weakly regularised (as `matcher tune`'s)
+GRADE_PAIR_WEIGHT = 0.5  # a profile's (grade 2, grade 1) pairs together, beside its (relevant, not relevant) ones at 1
 
 
 @dataclass
@@ -68,34 +75,68 @@ class JudgedSet:
         return self._text
 
     def features(self, rows: Sequence[int], cfg: MatchingConfig) -> tuple[np.ndarray, np.ndarray]:
-        """((rows, notices, 4) components with CPV inferred under cfg.weights, (rows, notices) grades)."""
+        """((rows, notices, 4) components with CPV inferred under cfg.weights (keyword NaN for a profile without
+        keywords, as fuse() expects), (rows, notices) grades)."""
         comps = self.text_components(cfg)
         sub = Components(**{c: getattr(comps, c)[list(rows)] for c in COMPONENTS})
         sub = with_cpv(sub, [self.profiles[i] for i in rows], self.notices, cfg.weights, cfg)
-        feats = np.nan_to_num(np.stack([getattr(sub, c) for c in COMPONENTS], axis=-1))
+        feats = np.stack([getattr(sub, c) for c in COMPONENTS], axis=-1)
         grades = np.array([[self.qrels.get(self.profiles[i].id, {}).get(n.key, 0) for n in self.notices] for i in rows])
         return feats, grades.reshape(len(rows), len(self.notices))
+
+
+def _pairs(feats: np.ndarray, grades: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """One profile's ranking examples: (feature differences "first minus second", weights summing to 1)."""
+    diffs, weights = [], []
+    pos, neg = np.flatnonzero(grades >= 1), np.flatnonzero(grades == 0)
+    if len(pos) and len(neg):
+        d = (feats[pos][:, None, :] - feats[neg][None, :, :]).reshape(-1, feats.shape[-1])
+        diffs.append(d)
+        weights.append(np.repeat(np.where(grades[pos] >= 2, 2.0, 1.0), len(neg)) / len(d))
+    top, mid = np.flatnonzero(grades >= 2), np.flatnonzero(grades == 1)
+    if len(top) and len(mid):
+        d = (feats[top][:, None, :] - feats[mid][None, :, :]).reshape(-1, feats.shape[-1])
+        diffs.append(d)
+        weights.append(np.full(len(d), GRADE_PAIR_WEIGHT / len(d)))
+    if not diffs:
+        return np.zeros((0, feats.shape[-1])), np.zeros(0)
+    return np.concatenate(diffs), np.concatenate(weights)
 
 
 def _fit(parts: Sequence[tuple[JudgedSet, Sequence[int]]], cfg: MatchingConfig, c: float) -> Fit:
     from sklearn.linear_model import LogisticRegression
 
-    xs, gs = [], []
+    diffs, weights, xs, gs = [], [], [], []
     for s, rows in parts:
         if len(rows):
             f, g = s.features(rows, cfg)
+            for fi, gi in zip(f, g):
+                d, w = _pairs(np.nan_to_num(fi), gi)  # a missing component: equal for both, so 0
+                diffs.append(d)
+                weights.append(w)
             xs.append(f.reshape(-1, len(COMPONENTS)))
             gs.append(g.reshape(-1))
-    if not xs:
-        raise ValueError("no profile has a judgment of grade 1 or more: nothing to fit")
-    x, g = np.concatenate(xs), np.concatenate(gs)
-    model = LogisticRegression(C=c, max_iter=5000)
-    model.fit(x, (g >= 1).astype(int), sample_weight=np.where(g >= 2, 2.0, 1.0))
-    coef = np.clip(model.coef_[0], 0.0, None)  # a component that hurts gets no weight rather than a negative one
+    d = np.concatenate(diffs) if diffs else np.zeros((0, len(COMPONENTS)))
+    if not len(d):
+        raise ValueError("no profile has both a judgment of grade 1 or more and a notice that is not relevant: nothing to fit")
+    w = np.concatenate(weights)
+    w = np.concatenate([w, w]) / w.mean()  # each pair both ways round, so the classes balance without an intercept
+    ranker = LogisticRegression(C=c, fit_intercept=False, max_iter=5000)
+    ranker.fit(np.concatenate([d, -d]), np.r_[np.ones(len(d)), np.zeros(len(d))], sample_weight=w)
+    coef = np.clip(ranker.coef_[0], 0.0, None)  # a component that hurts gets no weight rather than a negative one
     total = float(coef.sum())
     if total <= 0:
         raise ValueError("the fit gave every component a weight of 0: the judgments do not follow any signal")
-    return Fit({n: float(w / total) for n, w in zip(COMPONENTS, coef)}, total, float(-model.intercept_[0] / total))
+    fitted = {n: float(v / total) for n, v in zip(COMPONENTS, coef)}
+    comps = np.concatenate(xs)
+    raw = fuse(Components(*(comps[:, k][None, :] for k in range(len(COMPONENTS)))), WeightsConfig(**fitted))[0]
+    g = np.concatenate(gs)
+    calib = LogisticRegression(C=CALIBRATION_C, max_iter=5000)
+    calib.fit(raw.reshape(-1, 1), (g >= 1).astype(int), sample_weight=np.where(g >= 2, 2.0, 1.0))
+    slope = float(calib.coef_[0][0])
+    if slope <= 0:
+        raise ValueError("the calibration fit found no rise of relevance with the score")
+    return Fit(fitted, slope, float(-calib.intercept_[0] / slope))
 
 
 def fit_sets(parts: Sequence[tuple[JudgedSet, Sequence[int]]], cfg: MatchingConfig, c: float = FIT_C,
