@@ -1,4 +1,6 @@
-"""Shared fixtures: a fresh SQLite store, the loopback replay server, and source configs with small waits.
+"""Shared fixtures: a fresh SQLite store, the loopback replay server, source configs with small waits, and
+`db_url`: each test that takes it runs twice, on a SQLite file and on its own schema of one real PostgreSQL
+server (started once per session).
 
 Other test modules rely on the names `engine` and `replay`; keep them.
 """
@@ -108,3 +110,25 @@ def stored() -> Callable:
         return dict(rows), len(rows), held
 
     return read
+
+
+@pytest.fixture(scope="session")
+def pg_base() -> Iterator[str]:
+    from matcher.config import DatabaseConfig
+    from pgserver import postgres_url
+
+    with postgres_url() as url:
+        yield DatabaseConfig(url=url).url
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def db_url(request, tmp_path) -> Iterator[str]:
+    """A store URL: a SQLite file in tmp_path, or a fresh schema on the session's PostgreSQL server."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'store.db'}"
+        return
+    from pgserver import fresh_schema_url
+
+    gen = fresh_schema_url(request.getfixturevalue("pg_base"))
+    yield next(gen)
+    next(gen, None)

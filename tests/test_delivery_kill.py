@@ -22,11 +22,9 @@ from helpers_digest import NOW, WEEK, add_match, add_notice, add_profile, make_c
 from helpers_smtp import FaultyHandler, faulty_smtp, smtp_config_file
 from sqlmodel import select
 
-from matcher.config import DatabaseConfig
 from matcher.deliver.week import send_week
 from matcher.store import session_scope
 from matcher.store.models import Digest
-from pgserver import fresh_schema_url, postgres_url
 
 SMES = 24
 NEXT_WEEK = NOW + timedelta(days=7)
@@ -35,22 +33,6 @@ KILL_POINTS = {  # (step of the relay at which the sender is killed, on the n-th
     "holding-the-message": ("data", 9),
     "after-the-250": ("after-data", 9),
 }
-
-
-@pytest.fixture(scope="module")
-def pg_base():
-    with postgres_url() as url:
-        yield DatabaseConfig(url=url).url
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def db_url(request, tmp_path):
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'store.db'}"
-        return
-    gen = fresh_schema_url(request.getfixturevalue("pg_base"))
-    yield next(gen)
-    next(gen, None)
 
 
 def _config_file(tmp_path: Path, db_url: str, port: int) -> Path:

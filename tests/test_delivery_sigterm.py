@@ -17,29 +17,11 @@ from helpers_digest import NOW, WEEK, add_match, add_notice, add_profile, make_c
 from helpers_smtp import FaultyHandler, faulty_smtp, smtp_config_file
 from sqlmodel import select
 
-from matcher.config import DatabaseConfig
 from matcher.store import session_scope
 from matcher.store.models import Digest
-from pgserver import fresh_schema_url, postgres_url
 
 SMES = 40
 TERM_AT = 12  # the n-th message the relay receives
-
-
-@pytest.fixture(scope="module")
-def pg_base():
-    with postgres_url() as url:
-        yield DatabaseConfig(url=url).url
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def db_url(request, tmp_path):
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'store.db'}"
-        return
-    gen = fresh_schema_url(request.getfixturevalue("pg_base"))
-    yield next(gen)
-    next(gen, None)
 
 
 def _config_file(tmp_path: Path, db_url: str, port: int) -> Path:

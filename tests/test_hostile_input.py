@@ -14,11 +14,10 @@ from helpers_digest import NOW, add_match, add_notice, add_profile, make_config,
 from sqlmodel import select
 
 from jobs.digest import digest_job
-from matcher.config import DatabaseConfig
 from matcher.store import session_scope
 from matcher.store.models import Profile
 from matcher.store.profiles import read_profiles
-from pgserver import fresh_schema_url, postgres_url
+from pgserver import fresh_schema_url
 
 GOOD = [{"id": f"good{i}", "name": f"Good {i} Ltd", "email": f"owner{i}@good.example.org",
          "capabilities": "Grounds maintenance and grass cutting"} for i in range(10)]
@@ -36,22 +35,6 @@ def _matcher(tmp_path: Path, *args: str, db_url: str | None = None) -> subproces
         cfg.write_text(f'[database]\nurl = "{db_url or "sqlite:///store.db"}"\n[secrets]\nsecret_file = "key"\n')
     return subprocess.run([sys.executable, "-m", "matcher", *args, "--config", str(cfg)],
                           capture_output=True, text=True, cwd=tmp_path, timeout=120)
-
-
-@pytest.fixture(scope="module")
-def pg_base():
-    with postgres_url() as url:
-        yield DatabaseConfig(url=url).url
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def db_url(request, tmp_path):
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'store.db'}"
-        return
-    gen = fresh_schema_url(request.getfixturevalue("pg_base"))
-    yield next(gen)
-    next(gen, None)
 
 
 def test_profile_import_stores_every_valid_row_and_reports_each_bad_one_by_line_and_field(tmp_path, db_url):
