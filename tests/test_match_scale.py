@@ -6,6 +6,7 @@ The chunked, vectorised rank() must agree with it on the dev eval set (real noti
 seeded random unit vectors, as the comparison is about the arithmetic, not the model)."""
 from __future__ import annotations
 
+import math
 import os
 import subprocess
 import sys
@@ -93,7 +94,8 @@ def _reference_run(profiles, notices, pvecs, nvecs, cfg, switches, min_score, fe
     for i, p in enumerate(profiles):
         kws = phrases(p.keywords)
         if kws:
-            keyword[i] = [sum(t.has_phrase(k) for k in kws) / len(kws) for t in terms]
+            idf = [math.log((1 + len(terms)) / (1 + sum(t.has_phrase(k) for t in terms))) + 1 for k in kws]
+            keyword[i] = [sum(w for k, w in zip(kws, idf) if t.has_phrase(k)) / sum(idf) for t in terms]
     comps = Components(dense, lexical, keyword, np.zeros_like(dense))
     first = fuse(comps, cfg.weights)
     codes = []

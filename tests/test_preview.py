@@ -78,15 +78,15 @@ def test_items_already_in_this_weeks_digest_still_count_and_earlier_weeks_items_
 
 
 def test_a_higher_threshold_shows_which_items_would_leave(store, cfg):
-    proposed = proposed_config(cfg.matching, threshold=0.9995)
+    proposed = proposed_config(cfg.matching, threshold=0.99999)
     report = preview(cfg, store, NOW, proposed)
-    assert report.changes == {"threshold": (0.5, 0.9995)}
+    assert report.changes == {"threshold": (0.5, 0.99999)}
     grounds = by_id(report)["grounds"]
     assert grounds.now == 2 and grounds.proposed < 2 and grounds.entering == []
     left = {i.key for i in grounds.leaving}
     assert left and left <= {"parks", "verges"}
     for item in grounds.leaving:
-        assert item.score_now >= 0.5 and (item.score_proposed is None or item.score_proposed < 0.9995)
+        assert item.score_now >= 0.5 and (item.score_proposed is None or item.score_proposed < 0.99999)
         assert item.title in {n.title for n in NOTICES}
 
 
@@ -94,7 +94,7 @@ def test_weights_change_the_scores_and_feedback_is_used_by_both_rankings(store, 
     with session_scope(store) as s:
         record_verdict(s, "grounds", "verges", "not-relevant")
     report = preview(cfg, store, NOW, proposed_config(cfg.matching, weights=["cpv=0", "keyword=0.5"]))
-    assert report.changes == {"weights.keyword": (0.108, 0.5), "weights.cpv": (0.073, 0.0)}
+    assert report.changes == {"weights.keyword": (0.121, 0.5), "weights.cpv": (0.072, 0.0)}
     grounds = by_id(report)["grounds"]
     assert grounds.verdicts == 1 and grounds.now == 1  # verges was rejected: only parks is left
     assert "verges" not in {i.key for i in grounds.entering}
@@ -118,15 +118,15 @@ def test_bad_proposals_are_refused_naming_the_option_and_value(threshold, weight
 
 def test_preview_command_prints_counts_and_moves_and_refuses_a_bad_weight(store, config_file, tmp_path):
     before = dump(tmp_path)
-    result = CliRunner().invoke(app, ["preview", "--threshold", "0.9995", "--now", NOW.isoformat(), "--config", str(config_file)])
+    result = CliRunner().invoke(app, ["preview", "--threshold", "0.99999", "--now", NOW.isoformat(), "--config", str(config_file)])
     assert result.exit_code == 0, result.output
     text = " ".join(result.output.split())
-    assert "threshold 0.5 -> 0.9995" in text and "Nothing was written" in text
+    assert "threshold 0.5 -> 0.99999" in text and "Nothing was written" in text
     assert "grounds -" in text
     as_json = CliRunner().invoke(app, ["preview", "-w", "dense=0.6", "--json", "--now", NOW.isoformat(), "--config", str(config_file)])
     assert as_json.exit_code == 0, as_json.output
     data = json.loads(as_json.stdout)
-    assert data["changes"] == {"weights.dense": [0.403, 0.6]} and {s["profile_id"] for s in data["smes"]} == {"grounds", "cyber"}
+    assert data["changes"] == {"weights.dense": [0.412, 0.6]} and {s["profile_id"] for s in data["smes"]} == {"grounds", "cyber"}
     bad = CliRunner().invoke(app, ["preview", "--weight", "colour=1", "--config", str(config_file)])
     assert bad.exit_code == 2 and "unknown weight 'colour'" in bad.output
     assert dump(tmp_path) == before

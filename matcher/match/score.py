@@ -8,7 +8,8 @@
   whole text (title counted `title_weight` times), the profile against the title alone, and the best
   capability phrase against the whole text; the buyer's name is left out (a buyer called "...Culture,
   Media & Sport" says nothing about sport work);
-- keyword: the share of the SME's keywords found in the notice (whole stemmed phrases; not in the buyer's name);
+- keyword: the share of the SME's keywords found in the notice (whole stemmed phrases; not in the buyer's name),
+  each weighted by its idf among the candidates, so a specific keyword found counts for more than a common one;
 - cpv: evidence that can lift a notice, never sink it: 0 when the codes are unrelated or either side lists
   none, else the mean of the best overlap through the hierarchy (1 inside the SME's class, partial for a
   shared group or division) and the share of the notice's codes that overlap at all, so a notice padded
@@ -18,10 +19,13 @@
 
 raw = the weighted mean of the components (a profile without keywords leaves the keyword weight out);
 score = 1/(1+exp(-slope*(raw - midpoint))), a 0..1 estimate of the chance the SME would judge the
-notice relevant. Weights, slope and midpoint are a logistic regression on the dev judgments (grade>=1
-relevant, grade 2 counted twice, unjudged pairs as not relevant): `matcher eval --fit` refits them.
+notice relevant. The weights are a pairwise ranking fit on the dev judgments (each SME's relevant notices
+above its others) and the slope and midpoint a logistic calibration of the raw score (quality/fit.py;
+`matcher eval --fit` refits them).
 """
 from __future__ import annotations
+
+import math
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
@@ -191,27 +195,37 @@ class NoticeIndex:
             self._hits[key] = found
         return self._hits[key]
 
-    def hit_matrix(self, phrase_lists: Sequence[Sequence[Phrase]]) -> sparse.csr_matrix:
-        """(len(phrase_lists) x notices) counts: how many of row i's phrases each notice contains."""
-        rows, cols = [], []
+    def idf(self, phrase: Phrase) -> float:
+        """How specific `phrase` is among these notices: log((1 + n) / (1 + notices holding it)) + 1, the smoothed
+        idf of TF-IDF (1 for a phrase in every notice, about 7.2 for one in none of 1,000)."""
+        return math.log((1 + len(self.terms)) / (1 + len(self.hits(phrase)))) + 1.0
+
+    def hit_matrix(self, phrase_lists: Sequence[Sequence[Phrase]], weighted: bool = False) -> sparse.csr_matrix:
+        """(len(phrase_lists) x notices) counts: how many of row i's phrases each notice contains (with
+        `weighted`, the sum of their idf instead)."""
+        rows, cols, vals = [], [], []
         for i, plist in enumerate(phrase_lists):
             for ph in plist:
                 h = self.hits(ph)
                 rows.append(np.full(len(h), i, dtype=np.int64))
                 cols.append(h)
+                vals.append(np.full(len(h), self.idf(ph) if weighted else 1.0))
         r = np.concatenate(rows) if rows else np.zeros(0, dtype=np.int64)
         c = np.concatenate(cols) if cols else np.zeros(0, dtype=np.int64)
-        return sparse.csr_matrix((np.ones(len(r), dtype=np.float64), (r, c)), shape=(len(phrase_lists), len(self.terms)))
+        v = np.concatenate(vals) if vals else np.zeros(0, dtype=np.float64)
+        return sparse.csr_matrix((v, (r, c)), shape=(len(phrase_lists), len(self.terms)))
 
 
 def keyword_scores(profiles: Sequence[ProfileSpec], notice_terms: Sequence[TermText],
                    index: NoticeIndex | None = None) -> np.ndarray:
-    """The share of each profile's keywords found in each notice (NaN rows for a profile without keywords),
-    from the inverted index: a sparse (profiles x notices) count of hits divided by the keyword count."""
+    """The share of each profile's keywords found in each notice, each keyword weighted by how specific it is
+    among these notices (NoticeIndex.idf: "asbestos" found counts for more than "services"); NaN rows for a
+    profile without keywords. From the inverted index: a sparse (profiles x notices) sum of the found keywords'
+    idf divided by the sum over all the profile's keywords."""
     index = index or NoticeIndex(notice_terms)
     kws = [_phrases_of(tuple(p.keywords)) for p in profiles]
-    counts = index.hit_matrix(kws).toarray()
-    sizes = np.array([len(k) for k in kws], dtype=np.float64)
+    counts = index.hit_matrix(kws, weighted=True).toarray()
+    sizes = np.array([sum(index.idf(ph) for ph in k) for k in kws], dtype=np.float64)
     with np.errstate(invalid="ignore", divide="ignore"):
         out = (counts / sizes[:, None]).astype(np.float32)
     out[sizes == 0] = np.nan
