@@ -26,7 +26,6 @@ above its others) and the slope and midpoint a logistic calibration of the raw s
 from __future__ import annotations
 
 import math
-
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from functools import lru_cache

@@ -86,7 +86,9 @@ class JudgedSet:
 
 
 def _pairs(feats: np.ndarray, grades: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """One profile's ranking examples: (feature differences "first minus second", weights summing to 1)."""
+    """One profile's ranking examples: (feature differences "first minus second", their weights). Each (relevant,
+    not relevant) pair weighs 1/pairs, twice that with a grade-2 notice; the (grade 2, grade 1) pairs together
+    GRADE_PAIR_WEIGHT. So every profile weighs about the same whatever its number of judgments."""
     diffs, weights = [], []
     pos, neg = np.flatnonzero(grades >= 1), np.flatnonzero(grades == 0)
     if len(pos) and len(neg):
