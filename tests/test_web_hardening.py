@@ -19,30 +19,12 @@ from helpers_digest import NOW, free_port, make_config, store_for, web_server
 from sqlalchemy import text
 
 from matcher.clock import utc_now
-from matcher.config import DatabaseConfig
 from matcher.deliver.tokens import LinkSigner
 from matcher.store import make_engine, session_scope
 from matcher.store.champions import add_champion
 from matcher.store.models import Watermark
 from matcher.web.app import create_app
 from matcher.web.hardening import SECURITY_HEADERS, health, redact_path
-from pgserver import fresh_schema_url, postgres_url
-
-
-@pytest.fixture(scope="module")
-def pg_base():
-    with postgres_url() as url:
-        yield DatabaseConfig(url=url).url
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def db_url(request, tmp_path):
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'store.db'}"
-        return
-    gen = fresh_schema_url(request.getfixturevalue("pg_base"))
-    yield next(gen)
-    next(gen, None)
 
 
 @pytest.fixture
