@@ -1,6 +1,7 @@
 """Shared fixtures: a fresh SQLite store, the loopback replay server, source configs with small waits, and
 `db_url`: each test that takes it runs twice, on a SQLite file and on its own schema of one real PostgreSQL
-server (started once per session).
+server (started once per session: `pg_base`; `pg_url` and `pg_engine` give a test a schema of its own on it).
+No test module starts a server of its own.
 
 Other test modules rely on the names `engine` and `replay`; keep them.
 """
@@ -121,14 +122,29 @@ def pg_base() -> Iterator[str]:
         yield DatabaseConfig(url=url).url
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def db_url(request, tmp_path) -> Iterator[str]:
-    """A store URL: a SQLite file in tmp_path, or a fresh schema on the session's PostgreSQL server."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'store.db'}"
-        return
+@pytest.fixture
+def pg_url(pg_base) -> Iterator[str]:
+    """A fresh, empty schema of its own on the session's PostgreSQL server (the URL sets its search_path);
+    dropped after the test. Tests that take it need the `postgres` marker."""
     from pgserver import fresh_schema_url
 
-    gen = fresh_schema_url(request.getfixturevalue("pg_base"))
+    gen = fresh_schema_url(pg_base)
     yield next(gen)
     next(gen, None)
+
+
+@pytest.fixture
+def pg_engine(pg_url):
+    """An engine on pg_url with every table created; disposed before the schema is dropped."""
+    engine = make_engine(pg_url)
+    init_db(engine)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def db_url(request, tmp_path) -> str:
+    """A store URL: a SQLite file in tmp_path, or a fresh schema on the session's PostgreSQL server."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'store.db'}"
+    return request.getfixturevalue("pg_url")

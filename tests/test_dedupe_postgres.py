@@ -6,35 +6,25 @@ from datetime import timedelta
 import pytest
 from sqlmodel import Session, select
 
-from matcher.config import DatabaseConfig, SourceConfig
+from matcher.config import SourceConfig
 from matcher.store.models import Notice, NoticeAlias, SeenRelease
 from matcher.replay.recordings import load
 from matcher.sources.find_a_tender import FindATender
 from matcher.sources.wales import Sell2Wales
-from matcher.store import init_db, make_engine, session_scope
+from matcher.store import init_db, session_scope
 from matcher.ingest.notices import release_fingerprint, remember_release, seen_fingerprints, upsert_notice
-from pgserver import fresh_schema_url, postgres_url
 
 pytestmark = pytest.mark.postgres
 WELSH = "ocds-kuma6s-147801"  # its Find a Tender copy (no link) is cancelled three days after republication
 COPY = "ocds-h6vhtk-04a01f"
 
 
-@pytest.fixture(scope="module")
-def pg_base_url():
-    with postgres_url() as url:
-        yield DatabaseConfig(url=url).url
-
-
 @pytest.fixture
-def pg_engine(pg_base_url):
-    gen = fresh_schema_url(pg_base_url)
-    engine = make_engine(next(gen))
-    init_db(engine)
-    init_db(engine)  # idempotent with the alias and seen-release tables too
-    yield engine
-    engine.dispose()
-    next(gen, None)
+def pg_engine(pg_engine):
+    """conftest's fresh schema on the session's server, initialised a second time: idempotent with the alias and
+    seen-release tables too."""
+    init_db(pg_engine)
+    return pg_engine
 
 
 def test_a_near_duplicate_copy_merges_and_its_cancellation_closes_the_notice_on_postgres(pg_engine):

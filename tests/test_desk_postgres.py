@@ -11,7 +11,6 @@ from helpers_digest import NOW, WEEK, free_port, make_config, web_server
 from helpers_web import account_mails, links_in, path, post_form, signup_form
 from sqlmodel import select
 
-from matcher.config import DatabaseConfig
 from matcher.quality.judgments import collect
 from matcher.store import accounts, init_db, make_engine, session_scope
 from matcher.store.champions import add_champion, find_by_email, mark
@@ -19,29 +18,20 @@ from matcher.store.models import Profile, ProfileEvent
 from matcher.web import champion
 from matcher.web.app import create_app
 from matcher.web.desk_report import explain_quiet, trend
-from pgserver import fresh_schema_url, postgres_url
 
 pytestmark = pytest.mark.postgres
 
 
-@pytest.fixture(scope="module")
-def pg_base_url():
-    with postgres_url() as url:
-        yield DatabaseConfig(url=url).url
-
-
 @pytest.fixture
-def pg(pg_base_url, tmp_path):
-    gen = fresh_schema_url(pg_base_url)
-    url = next(gen)
+def pg(pg_url, tmp_path):
+    """A config and store on a fresh schema of the session's PostgreSQL server (conftest's pg_url)."""
     port = free_port()
-    cfg = make_config(tmp_path, database={"url": url}, digest={"public_base_url": f"http://127.0.0.1:{port}"},
+    cfg = make_config(tmp_path, database={"url": pg_url}, digest={"public_base_url": f"http://127.0.0.1:{port}"},
                       web={"preview_weeks": 0})
     engine = make_engine(cfg.database_url())
     init_db(engine)
     yield cfg, engine, port, tmp_path / "outbox"
     engine.dispose()
-    next(gen, None)
 
 
 def test_signup_confirm_and_edit_through_the_pages(pg):

@@ -6,32 +6,13 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlmodel import Session, select
 
-from matcher.config import DatabaseConfig
 from matcher.store.models import Digest, Notice
 from matcher.schema import NoticeRecord
-from matcher.store import init_db, make_engine, session_scope
+from matcher.store import init_db, session_scope
 from matcher.store.claims import claim_batch, mark_sent
 from matcher.ingest.notices import quarantine, upsert_notice
-from pgserver import fresh_schema_url, postgres_url
 
-pytestmark = pytest.mark.postgres
-
-
-@pytest.fixture(scope="module")
-def pg_base_url():
-    with postgres_url() as url:
-        yield DatabaseConfig(url=url).url
-
-
-@pytest.fixture
-def pg_engine(pg_base_url):
-    gen = fresh_schema_url(pg_base_url)
-    url = next(gen)
-    engine = make_engine(url)
-    init_db(engine)
-    yield engine
-    engine.dispose()
-    next(gen, None)
+pytestmark = pytest.mark.postgres  # pg_engine (conftest): a fresh schema on the session's server, tables created
 
 
 def _notice(title: str = "Grounds maintenance", updated: datetime | None = None) -> NoticeRecord:
