@@ -113,6 +113,15 @@ def stored() -> Callable:
     return read
 
 
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(items) -> None:  # noqa: ANN001
+    """A test that takes the session's PostgreSQL server (pg_base, pg_url or pg_engine) is marked `postgres`
+    even if its module forgot, so `-m "not postgres"` leaves it out."""
+    for item in items:
+        if "pg_base" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.postgres)
+
+
 @pytest.fixture(scope="session")
 def pg_base() -> Iterator[str]:
     from matcher.config import DatabaseConfig

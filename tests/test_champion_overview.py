@@ -14,15 +14,13 @@ from helpers_champion import PREVIOUS, TWO_BACK, add_digest, add_feedback, seed_
 from helpers_digest import NOW, WEEK, add_notice, add_profile, free_port, make_config, store_for, web_server
 from helpers_web import path
 
-from matcher.config import DatabaseConfig
 from matcher.deliver.tokens import LinkSigner
-from matcher.store import init_db, make_engine, session_scope
+from matcher.store import session_scope
 from matcher.store.champions import add_champion, mark
 from matcher.store.models import Profile, WeekOutcome
 from matcher.web import champion, overview
 from matcher.web.app import create_app
 from matcher.web.desk_report import explain_quiet
-from pgserver import fresh_schema_url, postgres_url
 
 STATES = ("sent", "sent", "sent", "empty", "failed", "dead", "created", None)  # None: no digest this week
 
@@ -108,18 +106,10 @@ def test_paged_overview_shows_what_the_full_week_report_shows_on_sqlite(tmp_path
 
 
 @pytest.mark.postgres
-def test_paged_overview_shows_what_the_full_week_report_shows_on_postgresql(tmp_path):
-    with postgres_url() as base:
-        gen = fresh_schema_url(DatabaseConfig(url=base).url)
-        engine = make_engine(next(gen))
-        try:
-            init_db(engine)
-            seed_many(engine)
-            assert_same(engine)
-            assert_same(engine, PREVIOUS)
-        finally:
-            engine.dispose()
-            next(gen, None)
+def test_paged_overview_shows_what_the_full_week_report_shows_on_postgresql(pg_engine):
+    seed_many(pg_engine)
+    assert_same(pg_engine)
+    assert_same(pg_engine, PREVIOUS)
 
 
 def _rows(page: BeautifulSoup, table_id: str) -> list[str]:

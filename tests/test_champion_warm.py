@@ -14,13 +14,11 @@ from helpers_champion import add_digest, add_feedback
 from helpers_digest import NOW, WEEK, add_notice, add_profile, free_port, make_config, store_for, web_server
 from helpers_web import path
 
-from matcher.config import DatabaseConfig
 from matcher.deliver.tokens import LinkSigner
-from matcher.store import init_db, make_engine, session_scope
+from matcher.store import session_scope
 from matcher.store.champions import add_champion
 from matcher.web import champion, desk, warm
 from matcher.web.app import create_app
-from pgserver import fresh_schema_url, postgres_url
 
 
 def seed(engine, smes: int = 230) -> None:
@@ -31,20 +29,12 @@ def seed(engine, smes: int = 230) -> None:
         add_digest(engine, f"s{i:03d}", WEEK, "sent", [("x", 0.7)])
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def engine(request, tmp_path):
-    if request.param == "sqlite":
-        yield store_for(make_config(tmp_path))
-        return
-    with postgres_url() as base:
-        gen = fresh_schema_url(DatabaseConfig(url=base).url)
-        made = make_engine(next(gen))
-        init_db(made)
-        try:
-            yield made
-        finally:
-            made.dispose()
-            next(gen, None)
+@pytest.fixture
+def engine(db_url, tmp_path):
+    """A store on SQLite, then on a fresh schema of the session's PostgreSQL server (conftest's db_url)."""
+    made = store_for(make_config(tmp_path, database={"url": db_url}))
+    yield made
+    made.dispose()
 
 
 def warmer_for(engine, every: float = 0.05) -> warm.Warmer:

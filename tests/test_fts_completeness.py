@@ -245,23 +245,11 @@ def test_constructed_and_real_emulation_data_are_told_apart(replay):
 
 
 @pytest.mark.postgres
-def test_a_busy_day_with_gaps_and_residue_is_stored_whole_on_postgresql(small_days):
-    from matcher.config import DatabaseConfig
-    from matcher.store import init_db, make_engine
-    from pgserver import fresh_schema_url, postgres_url
-
+def test_a_busy_day_with_gaps_and_residue_is_stored_whole_on_postgresql(small_days, pg_engine):
     lost = sorted(i for _, i in small_days.keys)[33]
-    with postgres_url() as url:
-        gen = fresh_schema_url(DatabaseConfig(url=url).url)
-        engine = make_engine(next(gen))
-        init_db(engine)
-        try:
-            with start_replay(fts=small_days.fts_data(unlisted=frozenset({lost}))) as server:
-                first = _poll(engine, server, small_days, page_size=20)
-                again = _poll(engine, server, small_days, page_size=20)
-            assert first.complete and first.gaps_filled == 1 and again.complete and again.inserted == 0
-            assert _held(engine) == small_days.keys
-            assert first.residue == len(small_days.residue_404) + len(small_days.residue_empty)
-        finally:
-            engine.dispose()
-            next(gen, None)
+    with start_replay(fts=small_days.fts_data(unlisted=frozenset({lost}))) as server:
+        first = _poll(pg_engine, server, small_days, page_size=20)
+        again = _poll(pg_engine, server, small_days, page_size=20)
+    assert first.complete and first.gaps_filled == 1 and again.complete and again.inserted == 0
+    assert _held(pg_engine) == small_days.keys
+    assert first.residue == len(small_days.residue_404) + len(small_days.residue_empty)

@@ -17,7 +17,6 @@ from jobs.digest import digest_job
 from matcher.store import session_scope
 from matcher.store.models import Profile
 from matcher.store.profiles import read_profiles
-from pgserver import fresh_schema_url
 
 GOOD = [{"id": f"good{i}", "name": f"Good {i} Ltd", "email": f"owner{i}@good.example.org",
          "capabilities": "Grounds maintenance and grass cutting"} for i in range(10)]
@@ -57,12 +56,11 @@ def test_profile_import_stores_every_valid_row_and_reports_each_bad_one_by_line_
 
 
 @pytest.mark.postgres
-def test_a_row_the_database_refuses_costs_only_that_row_on_postgres(tmp_path, pg_base):
+def test_a_row_the_database_refuses_costs_only_that_row_on_postgres(tmp_path, pg_url):
     from matcher.store.profiles import ImportReport, save_profiles
     from matcher.schema import ProfileSpec
 
-    gen = fresh_schema_url(pg_base)
-    cfg = make_config(tmp_path, database={"url": next(gen)})
+    cfg = make_config(tmp_path, database={"url": pg_url})
     engine = store_for(cfg)
     report = ImportReport()
     for i, row in enumerate(GOOD[:3]):
@@ -77,7 +75,6 @@ def test_a_row_the_database_refuses_costs_only_that_row_on_postgres(tmp_path, pg
     with session_scope(engine) as s:
         assert sorted(p.id for p in s.exec(select(Profile))) == ["good0", "good2"]
     engine.dispose()
-    next(gen, None)
 
 
 def test_markup_in_titles_and_ids_is_printed_as_text_by_every_command(tmp_path):

@@ -12,8 +12,6 @@ from pathlib import Path
 
 import pytest
 
-from matcher.config import DatabaseConfig
-from pgserver import fresh_schema_url, postgres_url
 
 LEADS = "leader: this process"
 WAITS = "waiting to take over"
@@ -89,14 +87,6 @@ def _elect_and_take_over(folder: Path, count: int) -> None:
             if r.proc.poll() is None:
                 r.proc.kill()
                 r.proc.wait()
-
-
-@pytest.fixture
-def pg_url():
-    with postgres_url() as base:
-        gen = fresh_schema_url(DatabaseConfig(url=base).url)
-        yield next(gen)
-        next(gen, None)
 
 
 @pytest.mark.postgres

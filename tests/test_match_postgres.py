@@ -8,23 +8,16 @@ import pytest
 from sqlmodel import select
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from pgserver import fresh_schema_url, postgres_url  # noqa: E402
 from test_match_job import CYBER, GROUNDS, NOTICES, NOW  # noqa: E402
 
 from jobs.match import match_job  # noqa: E402
-from matcher.config import DatabaseConfig, config_from_dict  # noqa: E402
+from matcher.config import config_from_dict  # noqa: E402
 from matcher.ingest.notices import upsert_notice  # noqa: E402
 from matcher.store import init_db, make_engine, session_scope  # noqa: E402
 from matcher.store.models import Match, WeekOutcome  # noqa: E402
 from matcher.store.profiles import save_profile  # noqa: E402
 
-
-@pytest.fixture(scope="module")
-def pg_url():
-    with postgres_url() as url:
-        gen = fresh_schema_url(DatabaseConfig(url=url).url)
-        yield next(gen)
-        next(gen, None)
+pytestmark = pytest.mark.postgres  # pg_url (conftest): a fresh schema on the session's PostgreSQL server
 
 
 def _rows(engine):

@@ -19,7 +19,6 @@ from sqlmodel import SQLModel
 import matcher.store.models as tables
 from matcher.store import init_db, make_engine
 from matcher.store.migrate import BASELINE, BASELINE_TABLES, SchemaError, current_revision, head_revision, upgrade
-from pgserver import fresh_schema_url, postgres_url
 
 FIXTURE = Path(__file__).parent / "data" / "store-0.1.0.sqlite.gz"
 
@@ -176,44 +175,38 @@ def test_the_migrations_build_the_models_indexes_with_their_conditions(tmp_path)
 
 
 @pytest.mark.postgres
-def test_the_migrations_build_exactly_the_models_schema_on_postgres():
-    with postgres_url() as base:
-        gen = fresh_schema_url(base.replace("postgresql://", "postgresql+psycopg://", 1))
-        engine = make_engine(next(gen))
-        try:
-            upgrade(engine)
-            assert _model_differences(engine) == []
-        finally:
-            engine.dispose()
-            next(gen, None)
+def test_the_migrations_build_exactly_the_models_schema_on_postgres(pg_url):
+    engine = make_engine(pg_url)
+    try:
+        upgrade(engine)
+        assert _model_differences(engine) == []
+    finally:
+        engine.dispose()
 
 
 @pytest.mark.postgres
-def test_a_0_1_0_store_on_postgres_upgrades_keeping_every_row(tmp_path):
+def test_a_0_1_0_store_on_postgres_upgrades_keeping_every_row(tmp_path, pg_url):
     """A 0.1.0 store on PostgreSQL (its tables as 0.1.0 made them, the fixture's rows copied in) upgrades."""
     from sqlalchemy import MetaData, Table, insert, select, text
 
     old = _old_store(tmp_path)
     source = make_engine(f"sqlite:///{old}")
-    with postgres_url() as base:
-        gen = fresh_schema_url(base.replace("postgresql://", "postgresql+psycopg://", 1))
-        engine = make_engine(next(gen))
-        try:
-            upgrade(engine, BASELINE)  # the 0.1.0 tables, exactly
-            with engine.begin() as conn:
-                conn.execute(text("DROP TABLE alembic_version"))  # 0.1.0 had no migrations
-            old_meta = MetaData()
-            old_meta.reflect(source)
-            counts = {}
-            with source.connect() as src, engine.begin() as dst:
-                for table in sorted(BASELINE_TABLES):
-                    rows = [dict(r._mapping) for r in src.execute(select(old_meta.tables[table]))]
-                    counts[table] = len(rows)
-                    dst.execute(insert(Table(table, MetaData(), autoload_with=dst)), rows)
-            assert upgrade(engine) == (None, head_revision())
-            with engine.connect() as conn:
-                for table, n in counts.items():
-                    assert conn.execute(text(f'SELECT count(*) FROM "{table}"')).scalar() == n, table
-        finally:
-            engine.dispose()
-            next(gen, None)
+    engine = make_engine(pg_url)
+    try:
+        upgrade(engine, BASELINE)  # the 0.1.0 tables, exactly
+        with engine.begin() as conn:
+            conn.execute(text("DROP TABLE alembic_version"))  # 0.1.0 had no migrations
+        old_meta = MetaData()
+        old_meta.reflect(source)
+        counts = {}
+        with source.connect() as src, engine.begin() as dst:
+            for table in sorted(BASELINE_TABLES):
+                rows = [dict(r._mapping) for r in src.execute(select(old_meta.tables[table]))]
+                counts[table] = len(rows)
+                dst.execute(insert(Table(table, MetaData(), autoload_with=dst)), rows)
+        assert upgrade(engine) == (None, head_revision())
+        with engine.connect() as conn:
+            for table, n in counts.items():
+                assert conn.execute(text(f'SELECT count(*) FROM "{table}"')).scalar() == n, table
+    finally:
+        engine.dispose()
