@@ -127,3 +127,17 @@ def test_the_new_fields_are_stored_and_read_back(engine):
     assert row.lots == [{"id": "1", "title": None, "description": "", "value": 15000.0, "currency": "GBP",
                          "sme_suitable": True, "vcse_suitable": None, "cpv": []}]
     assert row.engagement_deadline.replace(tzinfo=UTC) == datetime(2026, 8, 7, 22, 59, 59, tzinfo=UTC)
+
+
+@pytest.mark.parametrize("title, tender_id, expected", [
+    ("11330", "Provision of a leisure booking system", "Provision of a leisure booking system (ref. 11330)"),
+    ("20535", "Contract for Program technical support services",
+     "Contract for Program technical support services (ref. 20535)"),
+    ("4471", "ocds-r6ebe6-0000578943", "4471"),  # an identifier in both: nothing better to show
+    ("4471/2026", "CF-4471", "4471/2026"),
+    ("Grounds maintenance", "Lot 1 grass cutting", "Grounds maintenance"),  # a real title is kept
+])
+def test_a_reference_number_title_gives_way_to_the_name_the_buyer_put_in_tender_id(title, tender_id, expected):
+    release = _release(id=tender_id)
+    release["tender"]["title"] = title
+    assert release_to_notice(release, "public_contracts_scotland").title == expected

@@ -352,6 +352,21 @@ def _lot_text(tender: dict, description: str) -> str:
     return "\n\n".join(parts)
 
 
+_WORD = re.compile(r"[^\W\d_]{3,}")
+
+
+def _named_title(title: str, tender: dict) -> str:
+    """The title an SME can read. Some buyers put their reference number in tender.title and the name of the work
+    in tender.id (Contracts Finder "20535" / "Contract for Program technical support services"; Public Contracts
+    Scotland "11330" / "Provision of a leisure booking system"): then the name, with the reference after it."""
+    if _WORD.search(title):
+        return title
+    name = one_line(tender.get("id") if isinstance(tender.get("id"), str) else None)
+    if sum(1 for w in name.split() if _WORD.fullmatch(w.strip(",.;:()"))) < 2:  # an identifier names nothing
+        return title
+    return f"{name[:1].upper()}{name[1:]} (ref. {title})"
+
+
 def release_to_notice(release: Any, source: str, url_for: Callable[[dict], str | None] | None = None) -> NoticeRecord:
     """Normalise one OCDS release. `url_for` builds the notice page URL when the release carries none."""
     if not isinstance(release, dict):
@@ -367,6 +382,7 @@ def release_to_notice(release: Any, source: str, url_for: Callable[[dict], str |
     title = one_line(tender.get("title") or (release.get("planning") or {}).get("title") if isinstance(release.get("planning"), dict) else tender.get("title"))
     if not title:
         raise MalformedRecord("tender.title: missing")
+    title = _named_title(title, tender)
     description = clean_text(tender.get("description"))
     lots = _lot_text(tender, description)
     tags = release.get("tag") or []
