@@ -1,19 +1,23 @@
 """Bulk inserts of plain tuples: the match job writes hundreds of thousands of rows a week.
 
-On SQLite the rows go to the driver's executemany as one prepared INSERT (inside the caller's transaction), each
+On SQLite the rows go to the driver's executemany as prepared INSERTs of 100 rows each (inside the caller's transaction:
+fewer bindings and statement steps a row than one row per INSERT), the constants bound once per statement, each
 column's SQLAlchemy bind processing (JSON, dates) applied once per distinct value object, so an explanation shared
 by many SMEs is serialised once; floats bind as they are. Elsewhere (PostgreSQL) SQLAlchemy Core's insert() does it in batches."""
 from __future__ import annotations
 
 import json
+import sqlite3
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from itertools import chain
 from typing import Any
 
 from sqlalchemy import Float, Table, func, insert, select
 from sqlmodel import Session
 
 BATCH = 20_000  # rows per executemany
+ROWS_PER_STATEMENT = 100  # SQLite: rows per INSERT ... VALUES (...), (...) (fewer bindings and steps a row)
 WRITE_CACHE_MIB = 256  # SQLite page cache while a bulk write runs (the default is 2 MiB)
 
 
@@ -65,34 +69,78 @@ def insert_rows(session: Session, table: Table, columns: Sequence[str], rows: It
         if batch:
             conn.execute(insert(table), batch)
         return count + len(batch)
+    procs = [k for k, c in enumerate(columns) if _processor(table, c, dialect) is not None]
+    convert = {k: _memoised(_processor(table, columns[k], dialect)) for k in procs}
+    tail = [v if v is None or (p := _processor(table, c, dialect)) is None else p(v) for c, v in const.items()]
+    width = len(columns)
+    per = max(1, min(ROWS_PER_STATEMENT, (_variable_limit(conn) - len(tail)) // max(width, 1)))
+    statements: dict[int, str] = {}
+
+    def flush(batch: list[tuple]) -> None:  # executemany of statements of `per` rows each, the rest in one
+        whole = len(batch) - len(batch) % per
+        groups = [batch[i:i + per] for i in range(0, whole, per)]
+        if whole:
+            conn.exec_driver_sql(_statement(statements, table, dialect, names, len(tail), width, per),
+                                 [values(g) for g in groups])
+        if whole < len(batch):
+            conn.exec_driver_sql(_statement(statements, table, dialect, names, len(tail), width, len(batch) - whole),
+                                 values(batch[whole:]))
+
+    def values(group: list[tuple]) -> tuple:
+        if not convert:
+            return (*tail, *chain.from_iterable(group))
+        out = [*tail, *chain.from_iterable(group)]
+        for k, proc in convert.items():
+            out[len(tail) + k::width] = map(proc, out[len(tail) + k::width])
+        return tuple(out)
+
     names = [*columns, *const]
-    quote = dialect.identifier_preparer
-    sql = (f"INSERT INTO {quote.format_table(table)} ({', '.join(quote.quote(c) for c in names)}) "
-           f"VALUES ({', '.join('?' * len(names))})")
-
-    def processor(c: str):
-        return None if isinstance(table.c[c].type, Float) else table.c[c].type._cached_bind_processor(dialect)
-
-    tail = tuple(v if v is None or (p := processor(c)) is None else p(v) for c, v in const.items())
-    procs = [(k, p) for k, c in enumerate(columns) if (p := processor(c))]
-    memo: dict[int, tuple[Any, Any]] = {}  # id -> (the value, kept alive so the id stays its own; its bound form)
-
-    def bound(row: tuple) -> tuple:
-        out = list(row)
-        for k, proc in procs:
-            v = row[k]
-            if v is not None:
-                hit = memo.get(id(v))
-                if hit is None:
-                    hit = memo[id(v)] = (v, proc(v))
-                out[k] = hit[1]
-        return (*out, *tail)
-
     for row in rows:
-        batch.append(bound(row) if procs else row + tail)
+        batch.append(row)
         if len(batch) >= BATCH:
-            conn.exec_driver_sql(sql, batch)
+            flush(batch)
             count, batch = count + len(batch), []
     if batch:
-        conn.exec_driver_sql(sql, batch)
+        flush(batch)
     return count + len(batch)
+
+
+def _processor(table: Table, column: str, dialect: Any) -> Any:
+    """The column's SQLAlchemy bind processing (JSON, dates), or None; floats bind as they are."""
+    kind = table.c[column].type
+    return None if isinstance(kind, Float) else kind._cached_bind_processor(dialect)
+
+
+def _memoised(proc: Any) -> Any:
+    """`proc` applied once per distinct value object (an explanation shared by many SMEs is serialised once)."""
+    memo: dict[int, tuple[Any, Any]] = {}  # id -> (the value, kept alive so the id stays its own; its bound form)
+
+    def bound(v: Any) -> Any:
+        if v is None:
+            return None
+        hit = memo.get(id(v))
+        if hit is None:
+            hit = memo[id(v)] = (v, proc(v))
+        return hit[1]
+    return bound
+
+
+def _variable_limit(conn: Any) -> int:
+    raw = conn.connection.dbapi_connection
+    try:
+        return raw.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
+    except (AttributeError, sqlite3.Error):  # getlimit is Python 3.11+; 999 is SQLite's smallest default
+        return 999
+
+
+def _statement(cache: dict[int, str], table: Table, dialect: Any, names: Sequence[str], lead: int, width: int,
+               rows: int) -> str:
+    """INSERT of `rows` rows in one statement, the constants numbered once (?1..?lead) and shared by every row."""
+    if rows not in cache:
+        quote = dialect.identifier_preparer
+        shared = [f"?{i + 1}" for i in range(lead)]
+        values = ", ".join("(" + ", ".join([*(f"?{lead + r * width + c + 1}" for c in range(width)), *shared]) + ")"
+                           for r in range(rows))
+        cache[rows] = (f"INSERT INTO {quote.format_table(table)} ({', '.join(quote.quote(c) for c in names)}) "
+                       f"VALUES {values}")
+    return cache[rows]
