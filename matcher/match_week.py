@@ -14,7 +14,7 @@ from __future__ import annotations
 import gc
 import logging
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from functools import wraps
@@ -42,7 +42,8 @@ from matcher.store.periods import daily_since
 from matcher.store.profiles import matching_profiles
 from matcher.schema import NoticeRecord, ProfileSpec
 from matcher.store import as_utc, session_scope
-from matcher.store.bulk import id_groups, insert_rows, write_cache
+from matcher.store.bulk import id_groups
+from matcher.store.writer import BackgroundWrite
 
 log = logging.getLogger(__name__)
 progress_log = logging.getLogger("matcher.progress")
@@ -323,8 +324,8 @@ def match_week(
         return vecs
 
     chosen: dict[str, list] = {p.id: [] for p in every}
-    rows: list[tuple] = []
     outcomes = {p.id: (0, None, None, None) for p in every}  # OUTCOME_COLUMNS after the id
+    explainers = []  # per group, its rows to make: every text they compare is embedded (and cached) before the write
     for inputs in groups:
         if not (inputs.profiles and inputs.notices):
             continue
@@ -340,21 +341,27 @@ def match_week(
                 paired[id(got), id(pv)] = [(item, pv) for item in got]
             mine[ranking.profile.id] = paired[id(got), id(pv)]
         chosen.update(mine)
-        with Progress("match: explaining", total=len(mine), unit="SME") as progress:
-            rows += _explained_rows(mine, inputs.profiles, inputs.notices, vectors.notices, result, result.idf(),
-                                    encode, cfg, inputs.challenge_reasons(), progress)
+        explainers.append((len(mine), _explainer(mine, inputs.profiles, inputs.notices, vectors.notices, result,
+                                                  result.idf(), encode, cfg, inputs.challenge_reasons())))
         _note_outcomes(outcomes, result)
-    with session_scope(engine) as s, write_cache(s):
+
+    def clear(s: Session) -> None:  # this period's rows not in a digest go, in the write's own transaction
         for part in id_groups(s, ids, _IN_CHUNK):  # the period's rows are read once per group: on SQLite, once
             s.execute(delete(Match).where(Match.week == report.week, col(Match.digest_id).is_(None),
                                           col(Match.profile_id).in_(part)))
             s.execute(delete(WeekOutcome).where(WeekOutcome.week == report.week, col(WeekOutcome.profile_id).in_(part)))
-        # plain tuples in bulk (store/bulk.py), not one ORM object or dict per row
-        stamp = utcnow()
-        insert_rows(s, Match.__table__, MATCH_COLUMNS, rows, constants={"week": report.week, "created_at": stamp})
-        insert_rows(s, WeekOutcome.__table__, OUTCOME_COLUMNS, ((pid, *o) for pid, o in outcomes.items()),
-                    constants={"week": report.week, "seen_until": now, "created_at": stamp})
-    report.written = len(rows)
+
+    # one transaction on a writer thread (store/writer.py): each batch of SMEs' rows is inserted while the next
+    # is explained; plain tuples in bulk (store/bulk.py), not one ORM object or dict per row
+    stamp = utcnow()
+    with BackgroundWrite(engine, start=clear) as write:
+        for count, rows_of in explainers:
+            with Progress("match: explaining", total=count, unit="SME") as progress:
+                for rows in rows_of(progress):
+                    write.put(Match.__table__, MATCH_COLUMNS, rows, {"week": report.week, "created_at": stamp})
+        write.put(WeekOutcome.__table__, OUTCOME_COLUMNS, [(pid, *o) for pid, o in outcomes.items()],
+                  {"week": report.week, "seen_until": now, "created_at": stamp})
+        report.written = write.finish().get(Match.__tablename__, 0)
     report.per_profile = {pid: len(items) for pid, items in chosen.items()}
     log.info("%s", report)
     return report
@@ -377,12 +384,15 @@ OUTCOME_COLUMNS = ("profile_id", "matched", "best_score", "best_notice_key", "er
 
 
 PROGRESS_CHUNK = 500  # SMEs per progress step
+WRITE_BATCH = 20_000  # rows handed to the writer thread at once (at most 2 batches wait in its queue)
 
 
-def _explained_rows(chosen, profiles, notices, notice_vecs, result, idf, encode, cfg: Config,
-                    challenges: Sequence[str | None], progress: Progress | None = None) -> list[tuple]:
-    """Match rows (tuples in MATCH_COLUMNS order, for one bulk insert) with explanations for the items a digest can show (each SME's first
-    digest.max_items, and challenges); the phrases and sentences they compare are embedded through the cache."""
+def _explainer(chosen, profiles, notices, notice_vecs, result, idf, encode, cfg: Config,
+               challenges: Sequence[str | None]) -> Callable[[Progress | None], Iterator[list[tuple]]]:
+    """Match rows (tuples in MATCH_COLUMNS order, for the bulk insert) with explanations for the items a digest can
+    show (each SME's first digest.max_items, and challenges). The phrases and sentences they compare are embedded
+    through the cache here, at once; the returned function then makes the rows in batches of about WRITE_BATCH,
+    and touches the store no more."""
     mcfg = cfg.matching
     shown = cfg.digest.max_items
     by_id = {p.id: p for p in profiles}
@@ -412,37 +422,47 @@ def _explained_rows(chosen, profiles, notices, notice_vecs, result, idf, encode,
     for n in notices:
         for code, label in cpv_labels(n.raw).items():
             labels.setdefault(code, label)
-    rows: list[tuple] = []
-    unexplained: dict = {}  # one dict for every row stored without an explanation (serialised once)
-    done_before: dict[tuple, dict] = {}  # SMEs with the same profile and item: explained once, one shared dict
-    tails: dict[tuple, list[tuple]] = {}  # SMEs with the same profile and the same list: its rows but the id, once
-    for done, (pid, items) in enumerate(chosen.items(), 1):
-        if progress is not None and (done % PROGRESS_CHUNK == 0 or done == len(chosen)):
-            progress.step(done - progress.done, note=f"{len(rows)} matches")
-        if not items:
-            continue
-        p = by_id[pid]
-        sig = (p.capabilities, tuple(p.keywords), tuple(p.cpv), tuple(p.regions), tuple(p.exclude), p.value_min,
-               p.value_max)
-        tail = tails.get((sig, id(items)))
-        if tail is None:
-            tail = tails[sig, id(items)] = []
-            for rank_no, (item, pv) in enumerate(items, 1):
-                j = item.index
-                if not explained(rank_no, j):  # below what a digest shows: stored for the desk, not explained
-                    why = unexplained
-                elif (same := (sig, id(pv), j, item.score, item.raw_score)) in done_before:
-                    why = done_before[same]
-                else:
-                    why = explain(p, notices[j], item, mcfg, terms=result.notice_terms[j], idf=idf,
-                                  notice_vec=notice_vecs[j], query_vec=pv.query, phrase_vecs=phrase_vecs.get(pid),
-                                  candidate_vecs=cand_vecs[j], known_labels=labels, candidates=cands[j],
-                                  phrase_list=phrases.get(pid))
-                    if (reason := challenges[j]) is not None:
-                        why["challenge"] = reason
-                        why["any_sector"] = item.score < mcfg.threshold  # only here as the SME asked for challenges
-                    why = done_before[same] = stored(why)  # what follows from the row is left out (as_shown)
-                tail.append((item.key, rank_no, item.dense, item.lexical, item.keyword, item.cpv, item.raw_score,
-                             item.score, why))
-        rows += [(pid, *t) for t in tail]
-    return rows
+
+    def rows_of(progress: Progress | None = None) -> Iterator[list[tuple]]:
+        rows: list[tuple] = []
+        made = 0  # rows handed over so far
+        unexplained: dict = {}  # one dict for every row stored without an explanation (serialised once)
+        done_before: dict[tuple, dict] = {}  # SMEs with the same profile and item: explained once, one shared dict
+        tails: dict[tuple, list[tuple]] = {}  # SMEs with the same profile and the same list: its rows but the id, once
+        for done, (pid, items) in enumerate(chosen.items(), 1):
+            if progress is not None and (done % PROGRESS_CHUNK == 0 or done == len(chosen)):
+                progress.step(done - progress.done, note=f"{made + len(rows)} matches")
+            if not items:
+                continue
+            p = by_id[pid]
+            sig = (p.capabilities, tuple(p.keywords), tuple(p.cpv), tuple(p.regions), tuple(p.exclude), p.value_min,
+                   p.value_max)
+            tail = tails.get((sig, id(items)))
+            if tail is None:
+                tail = tails[sig, id(items)] = []
+                for rank_no, (item, pv) in enumerate(items, 1):
+                    j = item.index
+                    if not explained(rank_no, j):  # below what a digest shows: stored for the desk, not explained
+                        why = unexplained
+                    elif (same := (sig, id(pv), j, item.score, item.raw_score)) in done_before:
+                        why = done_before[same]
+                    else:
+                        why = explain(p, notices[j], item, mcfg, terms=result.notice_terms[j], idf=idf,
+                                      notice_vec=notice_vecs[j], query_vec=pv.query, phrase_vecs=phrase_vecs.get(pid),
+                                      candidate_vecs=cand_vecs[j], known_labels=labels, candidates=cands[j],
+                                      phrase_list=phrases.get(pid))
+                        if (reason := challenges[j]) is not None:
+                            why["challenge"] = reason
+                            why["any_sector"] = item.score < mcfg.threshold  # only here as the SME asked for challenges
+                        why = done_before[same] = stored(why)  # what follows from the row is left out (as_shown)
+                    tail.append((item.key, rank_no, item.dense, item.lexical, item.keyword, item.cpv, item.raw_score,
+                                 item.score, why))
+            rows += [(pid, *t) for t in tail]
+            if len(rows) >= WRITE_BATCH:
+                made += len(rows)
+                yield rows
+                rows = []
+        if rows:
+            yield rows
+
+    return rows_of

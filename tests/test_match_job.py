@@ -104,6 +104,32 @@ def test_running_again_for_the_same_week_replaces_the_rows_and_embeds_nothing(st
     assert {(m.profile_id, m.notice_key, m.rank) for ms in matches(store).values() for m in ms} == first
 
 
+def test_a_rerun_that_fails_mid_write_leaves_the_weeks_earlier_matches_and_outcomes_as_they_were(store, cfg, monkeypatch):
+    import matcher.store.writer as writer
+    from matcher.store.models import WeekOutcome
+
+    match_job(cfg, store, NOW)
+    first = {(m.profile_id, m.notice_key, m.rank) for ms in matches(store).values() for m in ms}
+    with session_scope(store) as s:
+        outcomes = sorted((o.profile_id, o.matched) for o in s.exec(select(WeekOutcome)))
+    real, written = writer.insert_rows, []
+
+    def disk_full_at_the_outcomes(s, table, *args, **kw):  # noqa: ANN001, ANN002, ANN003
+        if table.name == "weekoutcome":
+            raise OSError("disk full")
+        written.append(real(s, table, *args, **kw))
+        return written[-1]
+
+    monkeypatch.setattr(writer, "insert_rows", disk_full_at_the_outcomes)
+    cfg.matching.top_k = 1  # the re-run would write fewer rows
+    with pytest.raises(OSError, match="disk full"):
+        match_job(cfg, store, NOW + timedelta(hours=2))
+    assert written == [2]  # its deletes and its matches were written in the transaction, then it failed
+    assert {(m.profile_id, m.notice_key, m.rank) for ms in matches(store).values() for m in ms} == first
+    with session_scope(store) as s:
+        assert sorted((o.profile_id, o.matched) for o in s.exec(select(WeekOutcome))) == outcomes
+
+
 def test_notices_sent_in_an_earlier_digest_are_not_matched_again(store, cfg):
     last_week = week_of(NOW - timedelta(days=7))
     with session_scope(store) as s:
