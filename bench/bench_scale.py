@@ -4,6 +4,7 @@ Run from the repo root:
 
     .venv/bin/python bench/bench_scale.py --profiles 1000 10000        # each size in a fresh process
     .venv/bin/python bench/bench_scale.py --profiles 100000
+    .venv/bin/python bench/bench_scale.py --profiles 100000 --db-url postgresql://user@host/db   # on PostgreSQL
 
 What it does, per size (each in its own process, so the peak RSS is that size's alone):
 - a temp SQLite store with the bundled real notices (tests/data/eval/notices; repeated under new keys to reach
@@ -30,6 +31,9 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -41,10 +45,10 @@ PROFILE_FILES = [ROOT / "tests" / "data" / "eval" / "profiles.json", ROOT / "mat
 NOTICE_DIR = ROOT / "tests" / "data" / "eval" / "notices"
 
 
-def _config(folder: Path):
+def _config(folder: Path, url: str | None = None):
     from matcher.config import config_from_dict
 
-    return config_from_dict({"database": {"url": f"sqlite:///{folder / 'matcher.db'}"},
+    return config_from_dict({"database": {"url": url or f"sqlite:///{folder / 'matcher.db'}"},
                              "delivery": {"mode": "outbox", "outbox_dir": str(folder / "outbox")}}, base_dir=folder)
 
 
@@ -98,8 +102,45 @@ def seed(folder: Path, notices: int) -> Path:
     return folder / "matcher.db"
 
 
-def run_size(seed_db: Path, profiles: int) -> dict:
-    """In this (fresh) process: copy the seed, add `profiles` SMEs, time the match step."""
+@contextmanager
+def _store(seed_db: Path, folder: Path, db_url: str | None) -> Iterator[str]:
+    """The store one size runs on: a copy of the seed; or, with a PostgreSQL URL, a fresh schema there holding the
+    seed's notices and vector cache (dropped after)."""
+    if not db_url:
+        shutil.copy(seed_db, folder / "matcher.db")
+        yield f"sqlite:///{folder / 'matcher.db'}"
+        return
+    import psycopg
+    from sqlalchemy import insert, select
+
+    from matcher.config import DatabaseConfig
+    from matcher.store import init_db, make_engine
+    from matcher.store.models import Embedding, Notice
+
+    base = DatabaseConfig(url=db_url).url
+    plain = base.replace("postgresql+psycopg://", "postgresql://")
+    schema = f"bench_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(plain, autocommit=True) as conn:
+        conn.execute(f'CREATE SCHEMA "{schema}"')
+    url = f"{base}{'&' if '?' in base else '?'}options=-csearch_path%3D{schema}"
+    try:
+        shutil.copy(seed_db, folder / "seed.db")
+        seed_engine, engine = make_engine(f"sqlite:///{folder / 'seed.db'}"), make_engine(url)
+        init_db(seed_engine), init_db(engine)  # a kept seed gets this release's schema first
+        with seed_engine.connect() as src, engine.begin() as dst:
+            for table in (Notice.__table__, Embedding.__table__):
+                rows = [dict(r._mapping) for r in src.execute(select(table))]
+                for start in range(0, len(rows), 2000):
+                    dst.execute(insert(table), rows[start:start + 2000])
+        seed_engine.dispose(), engine.dispose()
+        yield url
+    finally:
+        with psycopg.connect(plain, autocommit=True) as conn:
+            conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
+
+
+def run_size(seed_db: Path, profiles: int, db_url: str | None = None) -> dict:
+    """In this (fresh) process: copy the seed (to db_url's server, if given), add `profiles` SMEs, time the match step."""
     from sqlalchemy import insert
     from sqlmodel import select
 
@@ -110,46 +151,46 @@ def run_size(seed_db: Path, profiles: int) -> dict:
 
     folder = Path(tempfile.mkdtemp(prefix="bench-scale-"))
     try:
-        shutil.copy(seed_db, folder / "matcher.db")
-        cfg = _config(folder)
-        engine = make_engine(cfg.database.url)
-        init_db(engine)  # a seed kept from an older release gets this release's schema (migrations)
-        base = base_profiles()
-        with session_scope(engine) as s:
-            s.execute(Profile.__table__.delete())
-            rows = []
-            for i in range(profiles):
-                p = base[i % len(base)]
-                rows.append(p.model_dump() | {"id": f"sme-{i:06d}", "email": f"sme{i}@example.org",
-                                              "created_at": NOW, "updated_at": NOW})
-            s.execute(insert(Profile), rows)
-        embedder = Embedder(cfg.embedding)
-        # untimed: one SME per base profile, so every text the explanations compare is in the vector cache
-        match_week(cfg, engine, NOW, profile_ids=[f"sme-{i:06d}" for i in range(min(len(base), profiles))], embedder=embedder)
-        t0 = time.perf_counter()
-        report = match_week(cfg, engine, NOW, embedder=embedder)
-        seconds = time.perf_counter() - t0
-        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-        # the anchor, same process: the bare matrix product and a top-20 pick
-        import numpy as np
-
-        def encode(texts):
+        with _store(seed_db, folder, db_url) as url:
+            cfg = _config(folder, url)
+            engine = make_engine(cfg.database.url)
+            init_db(engine)  # a seed kept from an older release gets this release's schema (migrations)
+            base = base_profiles()
             with session_scope(engine) as s:
-                return cached_embed(s, embedder, texts)[0]
+                s.execute(Profile.__table__.delete())
+                rows = []
+                for i in range(profiles):
+                    p = base[i % len(base)]
+                    rows.append(p.model_dump() | {"id": f"sme-{i:06d}", "email": f"sme{i}@example.org",
+                                                  "created_at": NOW, "updated_at": NOW})
+                s.execute(insert(Profile), rows)
+            embedder = Embedder(cfg.embedding)
+            # untimed: one SME per base profile, so every text the explanations compare is in the vector cache
+            match_week(cfg, engine, NOW, profile_ids=[f"sme-{i:06d}" for i in range(min(len(base), profiles))], embedder=embedder)
+            t0 = time.perf_counter()
+            report = match_week(cfg, engine, NOW, embedder=embedder)
+            seconds = time.perf_counter() - t0
+            peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
-        with session_scope(engine) as s:
-            notices = [notice_record(r) for r in s.exec(select(Notice))]
-        pvecs, nvecs = matching_vectors(encode, base, notices)
-        queries = np.stack([pvecs[i % len(pvecs)].query for i in range(profiles)]).astype(np.float32)
-        t1 = time.perf_counter()
-        for start in range(0, profiles, 4096):
-            sims = queries[start:start + 4096] @ nvecs.T
-            np.argpartition(-sims, 20, axis=1)[:, :20]
-        anchor = time.perf_counter() - t1
-        engine.dispose()
-        return {"profiles": profiles, "notices": len(notices), "seconds": round(seconds, 2), "peak_mib": round(peak),
-                "written": report.written, "anchor_seconds": round(anchor, 3)}
+            # the anchor, same process: the bare matrix product and a top-20 pick
+            import numpy as np
+
+            def encode(texts):
+                with session_scope(engine) as s:
+                    return cached_embed(s, embedder, texts)[0]
+
+            with session_scope(engine) as s:
+                notices = [notice_record(r) for r in s.exec(select(Notice))]
+            pvecs, nvecs = matching_vectors(encode, base, notices)
+            queries = np.stack([pvecs[i % len(pvecs)].query for i in range(profiles)]).astype(np.float32)
+            t1 = time.perf_counter()
+            for start in range(0, profiles, 4096):
+                sims = queries[start:start + 4096] @ nvecs.T
+                np.argpartition(-sims, 20, axis=1)[:, :20]
+            anchor = time.perf_counter() - t1
+            engine.dispose()
+            return {"profiles": profiles, "notices": len(notices), "seconds": round(seconds, 2), "peak_mib": round(peak),
+                    "written": report.written, "anchor_seconds": round(anchor, 3)}
     finally:
         shutil.rmtree(folder, ignore_errors=True)
 
@@ -159,6 +200,8 @@ def main() -> None:
     ap.add_argument("--profiles", type=int, nargs="+", default=[1000, 10000], help="SME counts, each run on its own")
     ap.add_argument("--notices", type=int, default=1000)
     ap.add_argument("--seed-db", type=Path, help="keep the seeded store here and reuse it on later runs")
+    ap.add_argument("--db-url", help="run each size on this PostgreSQL server instead (a fresh schema per size, "
+                    "seeded from the SQLite seed's notices and vector cache)")
     ap.add_argument("--_one", nargs=2, help=argparse.SUPPRESS)  # internal: seed-db profiles
     ap.add_argument("--digests", type=int, help="instead: delivery of this many digests (bench/bench_delivery.py)")
     ap.add_argument("--connections", type=int, default=4, help="with --digests: SMTP connections at once")
@@ -173,7 +216,7 @@ def main() -> None:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
     if args._one:
-        print(json.dumps(run_size(Path(args._one[0]), int(args._one[1]))))
+        print(json.dumps(run_size(Path(args._one[0]), int(args._one[1]), args.db_url)))
         return
     folder = Path(tempfile.mkdtemp(prefix="bench-scale-seed-"))
     try:
@@ -187,13 +230,13 @@ def main() -> None:
                 shutil.copy(seed_db, args.seed_db)
         results = []
         for n in args.profiles:
-            out = subprocess.run([sys.executable, __file__, "--_one", str(seed_db), str(n)], capture_output=True,
-                                 text=True)
+            out = subprocess.run([sys.executable, __file__, "--_one", str(seed_db), str(n)]
+                                 + (["--db-url", args.db_url] if args.db_url else []), capture_output=True, text=True)
             if out.returncode:
                 sys.exit(f"the run with {n} SMEs failed:\n{out.stderr}")
             r = json.loads(out.stdout.strip().splitlines()[-1])
             results.append(r)
-            print(f"match: {r['profiles']:>7} SMEs x {r['notices']} notices: {r['seconds']:8.2f} s, peak {r['peak_mib']:5d} MiB, "
+            print(("PostgreSQL " if args.db_url else "") + f"match: {r['profiles']:>7} SMEs x {r['notices']} notices: {r['seconds']:8.2f} s, peak {r['peak_mib']:5d} MiB, "
                   f"{r['written']} matches written | anchor (bare matmul + top-20): {r['anchor_seconds']:.3f} s")
         if len(results) > 1:
             a, b = results[0], results[-1]
