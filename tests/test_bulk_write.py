@@ -121,3 +121,26 @@ def test_a_writer_that_failed_before_any_row_never_leaves_the_job_blocked_on_its
     t.join(30)
     assert not t.is_alive() and [str(e) for e in outcome] == ["disk gone"]
     assert stored(store) == []
+
+
+@pytest.mark.postgres
+def test_rows_copied_into_postgresql_read_back_as_written_and_a_failed_write_keeps_nothing(pg_engine):
+    from matcher.store.models import WeekOutcome
+
+    odd = "tab\there, new\nline, back\\slash, 'quote', \"dq\", caf\u00e9, \\N, ,"
+    want = rows(1000) + [("sme-odd", odd, 1, 0.5, 0.0, 0.0, 0.0, 0.5, 0.5, {"evidence": odd, "n": [1, None]})]
+    with session_scope(pg_engine) as s:
+        assert insert_rows(s, Match.__table__, COLS, iter(want), constants=CONST) == len(want)
+        insert_rows(s, WeekOutcome.__table__, ("profile_id", "matched", "best_score", "best_notice_key", "error"),
+                    [("sme-odd", 0, None, None, odd)], constants={"week": "2025-W06", "seen_until": STAMP,
+                                                                  "created_at": STAMP})
+    assert stored(pg_engine) == want
+    with session_scope(pg_engine) as s:
+        o = s.exec(select(WeekOutcome)).one()
+    assert (o.best_score, o.error, o.seen_until.replace(tzinfo=UTC)) == (None, odd, STAMP)
+    with pytest.raises(Exception, match="unique|duplicate"):
+        with BackgroundWrite(pg_engine, start=lambda s: s.execute(Match.__table__.delete())) as w:
+            w.put(Match.__table__, COLS, rows(10, "new"), CONST)
+            w.put(Match.__table__, COLS, rows(10, "new")[:1], CONST)
+            w.finish()
+    assert stored(pg_engine) == want

@@ -3,7 +3,8 @@
 On SQLite the rows go to the driver's executemany as prepared INSERTs of 100 rows each (inside the caller's transaction:
 fewer bindings and statement steps a row than one row per INSERT), the constants bound once per statement, each
 column's SQLAlchemy bind processing (JSON, dates) applied once per distinct value object, so an explanation shared
-by many SMEs is serialised once; floats bind as they are. Elsewhere (PostgreSQL) SQLAlchemy Core's insert() does it in batches."""
+by many SMEs is serialised once; floats bind as they are. On PostgreSQL (psycopg) one COPY ... FROM STDIN streams them;
+elsewhere SQLAlchemy Core's insert() does it in batches."""
 from __future__ import annotations
 
 import json
@@ -13,7 +14,7 @@ from contextlib import contextmanager
 from itertools import chain
 from typing import Any
 
-from sqlalchemy import Float, Table, func, insert, select
+from sqlalchemy import JSON, Float, Table, func, insert, select
 from sqlmodel import Session
 
 BATCH = 20_000  # rows per executemany
@@ -60,6 +61,8 @@ def insert_rows(session: Session, table: Table, columns: Sequence[str], rows: It
     dialect = conn.dialect
     const = dict(constants or {})
     count, batch = 0, []
+    if dialect.name == "postgresql" and dialect.driver == "psycopg":
+        return _copy_rows(conn, table, columns, rows, const)
     if dialect.name != "sqlite":
         for row in rows:
             batch.append(dict(zip(columns, row)) | const)
@@ -103,6 +106,34 @@ def insert_rows(session: Session, table: Table, columns: Sequence[str], rows: It
     if batch:
         flush(batch)
     return count + len(batch)
+
+
+def _copy_rows(conn: Any, table: Table, columns: Sequence[str], rows: Iterable[tuple], const: Mapping[str, Any]) -> int:
+    """PostgreSQL through psycopg: the rows streamed by COPY ... FROM STDIN in the caller's transaction, each value
+    as insert() would bind it (JSON serialised by the engine's serializer, once per distinct object)."""
+    dialect = conn.dialect
+    names = [*columns, *const]
+
+    def proc(c: str) -> Any:
+        kind = table.c[c].type
+        if isinstance(kind, JSON):
+            return dialect._json_serializer or json.dumps
+        return _processor(table, c, dialect)
+
+    tail = tuple(v if v is None or (p := proc(c)) is None else p(v) for c, v in const.items())
+    convert = [(k, _memoised(p)) for k, c in enumerate(columns) if (p := proc(c)) is not None]
+    quote = dialect.identifier_preparer
+    sql = f"COPY {quote.format_table(table)} ({', '.join(quote.quote(c) for c in names)}) FROM STDIN"
+    count = 0
+    with conn.connection.dbapi_connection.cursor() as cur, cur.copy(sql) as copy:
+        for row in rows:
+            if convert:
+                row = list(row)
+                for k, p in convert:
+                    row[k] = p(row[k])
+            copy.write_row((*row, *tail))
+            count += 1
+    return count
 
 
 def _processor(table: Table, column: str, dialect: Any) -> Any:
