@@ -144,3 +144,22 @@ def test_rows_copied_into_postgresql_read_back_as_written_and_a_failed_write_kee
             w.put(Match.__table__, COLS, rows(10, "new")[:1], CONST)
             w.finish()
     assert stored(pg_engine) == want
+
+
+@pytest.mark.postgres
+def test_ids_over_postgresqls_parameter_limit_select_exactly_their_rows_in_one_statement(pg_engine):
+    from sqlmodel import col
+
+    from matcher.store.bulk import id_groups
+
+    with session_scope(pg_engine) as s:
+        insert_rows(s, Match.__table__, COLS, rows(3000), constants=CONST)
+    wanted = [f"sme-{i:06d}" for i in range(0, 3000, 3)] + [f"nobody-{i}" for i in range(70_000)] + ["it's \"q\""]
+    statements = []
+    event.listen(pg_engine, "before_cursor_execute", lambda c, cur, sql, *a: statements.append(sql))
+    with session_scope(pg_engine) as s:
+        groups = id_groups(s, wanted)
+        got = [pid for g in groups for pid in s.exec(select(Match.profile_id).where(col(Match.profile_id).in_(g)))]
+        assert id_groups(s, []) == []
+    assert len(groups) == len(statements) == 1
+    assert sorted(got) == [f"sme-{i:06d}" for i in range(0, 3000, 3)]

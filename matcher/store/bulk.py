@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from itertools import chain
 from typing import Any
 
-from sqlalchemy import JSON, Float, Table, func, insert, select
+from sqlalchemy import ARRAY, JSON, Float, String, Table, func, insert, literal, select
 from sqlmodel import Session
 
 BATCH = 20_000  # rows per executemany
@@ -46,9 +46,13 @@ def id_groups(session: Session, ids: Sequence[str], chunk: int = 500) -> list[An
     """`ids` as groups for `column.in_(group)`, one statement each. On SQLite, one group whatever the count: a
     subquery reading the ids as one JSON array (json_each), so a statement like "this week's unattached rows of
     these SMEs" scans the week's index once rather than once per chunk of ids (a re-run of a 100,000-SME week
-    deleted in 200 chunks took ~2.6 s each), and binds one value. Elsewhere lists of `chunk` ids."""
-    if session.connection().dialect.name == "sqlite":
+    deleted in 200 chunks took ~2.6 s each), and binds one value. On PostgreSQL one group too, the ids bound as
+    one text[] (unnest; under its 65,535-parameter limit whatever the count). Elsewhere lists of `chunk` ids."""
+    dialect = session.connection().dialect
+    if dialect.name == "sqlite":
         return [select(func.json_each(json.dumps(list(ids))).table_valued("value").c.value)] if ids else []
+    if dialect.name == "postgresql":  # one array parameter, read by unnest (100,000 ids: 200 statements took ~3 s)
+        return [select(func.unnest(literal(list(ids), ARRAY(String))))] if ids else []
     return [list(ids[start : start + chunk]) for start in range(0, len(ids), chunk)]
 
 
