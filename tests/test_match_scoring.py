@@ -175,13 +175,25 @@ def test_a_notice_padded_with_many_cpv_codes_gets_less_from_one_matching_code():
     assert 0.5 < got["padded"].cpv < got["focused"].cpv
 
 
-def test_cpv_scores_are_the_mean_of_the_best_overlap_and_the_share_of_codes_that_overlap():
+def test_cpv_scores_are_the_mean_of_the_best_overlap_and_the_notice_codes_mean_overlap():
     from matcher.match.score import cpv_scores
 
-    ns = [notice("a", cpv=["90911200", "45000000"]), notice("b", cpv=["90900000"]), notice("c"), notice("d", cpv=["45000000"])]
+    ns = [notice("a", cpv=["90911200", "45000000"]), notice("b", cpv=["90900000"]), notice("c"), notice("d", cpv=["45000000"]),
+          notice("e", cpv=["90911200", "90900000", "90600000"])]
     got = cpv_scores([["90910000"], []], ns)
-    assert got[0].tolist() == pytest.approx([0.5 * (1.0 + 0.5), 0.5 * (0.75 + 1.0), 0.0, 0.0])
+    # "9091" significant: 90911200 agrees fully, 90900000 on 3 of 4 digits, 90600000 on the division's 2 of 4
+    assert got[0].tolist() == pytest.approx([0.5 * (1.0 + 0.5), 0.75, 0.0, 0.0, 0.5 * (1.0 + (1.0 + 0.75 + 0.5) / 3)])
     assert not got[1].any()
+
+
+def test_codes_that_share_only_the_division_lift_a_notice_less_than_the_sme_s_own_code():
+    from matcher.match.score import cpv_scores
+
+    own = notice("own", cpv=["92610000"])
+    division = notice("division", cpv=["92310000", "92311000", "92312000"])  # arts events, for a sports operator
+    got = cpv_scores([["92600000"]], [own, division])[0]
+    assert got[0] == pytest.approx(1.0)
+    assert got[1] == pytest.approx(2 / 3)  # "926" significant: 2 of 3 digits, for the best and for every code
 
 
 def test_the_buyers_name_never_matches_a_keyword_or_lifts_the_words_score():

@@ -126,7 +126,7 @@ def test_preview_command_prints_counts_and_moves_and_refuses_a_bad_weight(store,
     as_json = CliRunner().invoke(app, ["preview", "-w", "dense=0.6", "--json", "--now", NOW.isoformat(), "--config", str(config_file)])
     assert as_json.exit_code == 0, as_json.output
     data = json.loads(as_json.stdout)
-    assert data["changes"] == {"weights.dense": [0.412, 0.6]} and {s["profile_id"] for s in data["smes"]} == {"grounds", "cyber"}
+    assert data["changes"] == {"weights.dense": [0.404, 0.6]} and {s["profile_id"] for s in data["smes"]} == {"grounds", "cyber"}
     bad = CliRunner().invoke(app, ["preview", "--weight", "colour=1", "--config", str(config_file)])
     assert bad.exit_code == 2 and "unknown weight 'colour'" in bad.output
     assert dump(tmp_path) == before

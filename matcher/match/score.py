@@ -254,8 +254,10 @@ def overlap_table(profile_codes: Sequence[str], notice_codes: Sequence[str]) -> 
 
 
 def cpv_scores(profile_codes: Sequence[list[str]], notices: Sequence[NoticeRecord]) -> np.ndarray:
-    """(profiles x notices) CPV evidence in 0..1: the mean of the best overlap of any code pair and the share of
-    the notice's distinct codes that overlap a profile code; 0 when nothing overlaps or a side has no codes.
+    """(profiles x notices) CPV evidence in 0..1: the mean of the best overlap of any code pair and the mean overlap
+    of the notice's distinct codes (each code's best overlap with a profile code, cpv.code_overlap); 0 when nothing
+    overlaps or a side has no codes. A notice's codes count by how deeply they agree, so a list padded with codes
+    that share only the division (or nothing) counts for less than one that names the SME's own work.
     Vectorised: an overlap table over the distinct codes of both sides, then a sparse profile-by-code and
     notice-by-code incidence; no Python per profile or per pair."""
     out = np.zeros((len(profile_codes), len(notices)), dtype=np.float32)
@@ -279,7 +281,7 @@ def cpv_scores(profile_codes: Sequence[list[str]], notices: Sequence[NoticeRecor
     coded = np.array([j for j, cs in enumerate(notice_codes) if cs], dtype=np.intp)
     nstarts = np.cumsum([0] + [len(notice_codes[j]) for j in coded[:-1]])
     best = np.maximum.reduceat(per_code[:, flat], nstarts, axis=1)  # (profiles with codes x coded notices)
-    share = np.asarray(incidence[coded] @ (per_code > 0).T.astype(np.float64)).T / counts[coded][None, :]
+    share = np.asarray(incidence[coded] @ per_code.T.astype(np.float64)).T / counts[coded][None, :]
     out[np.ix_(with_codes, coded)] = 0.5 * (best + share) * (best > 0)
     return out
 
