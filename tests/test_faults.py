@@ -100,10 +100,12 @@ def test_after_a_fault_a_later_poll_stores_exactly_the_recorded_notices(
         assert all(h.reason.split(" (in ")[0] and PATHS[source] in h.reason for h in held)
     else:
         assert held == [] and first.quarantined == later.quarantined == 0
+    # the fault's own wait among the first poll's (a loopback read that timed out on a busy machine may add a
+    # retry_wait_seconds one before it)
     if name.endswith("retry-after"):
-        assert waits[0] == RETRY_AFTER  # the server's word over the configured wait
+        assert RETRY_AFTER in first_waits and RATE_LIMIT_WAIT not in first_waits  # the server's word over the configured wait
     elif name == "429" or (name in ("503", "504") and source == FTS):
-        assert waits[0] == RATE_LIMIT_WAIT  # no Retry-After: the source's rate-limit wait (FTS: 30 s shipped)
+        assert RATE_LIMIT_WAIT in first_waits  # no Retry-After: the source's rate-limit wait (FTS: 30 s shipped)
     if name.startswith("number") and source == FTS:
         assert first.requests == first.pages and not first_waits  # repaired where it stood, nothing refetched
     elif name.startswith("number"):
