@@ -114,10 +114,10 @@ class EmbeddingConfig(_Section):
 class WeightsConfig(_Section):
     """Relative weights of the four score components; fitted on both dev sets' judgments (`matcher eval --fit`)."""
 
-    dense: float = Field(0.404, ge=0)
-    lexical: float = Field(0.395, ge=0)
-    keyword: float = Field(0.125, ge=0)
-    cpv: float = Field(0.076, ge=0)
+    dense: float = Field(0.408, ge=0)
+    lexical: float = Field(0.387, ge=0)
+    keyword: float = Field(0.126, ge=0)
+    cpv: float = Field(0.079, ge=0)
 
     @model_validator(mode="after")
     def _not_all_zero(self) -> "WeightsConfig":
@@ -149,8 +149,8 @@ class FeedbackConfig(_Section):
 class MatchingConfig(_Section):
     weights: WeightsConfig = Field(default_factory=WeightsConfig)
     feedback: FeedbackConfig = Field(default_factory=FeedbackConfig)
-    calibration_slope: float = Field(49.57, gt=0, description="score = 1/(1+exp(-slope*(raw - midpoint)))")
-    calibration_midpoint: float = Field(0.219, description="raw (weighted-mean) score at which the calibrated score is 0.5")
+    calibration_slope: float = Field(48.55, gt=0, description="score = 1/(1+exp(-slope*(raw - midpoint)))")
+    calibration_midpoint: float = Field(0.222, description="raw (weighted-mean) score at which the calibrated score is 0.5")
     threshold: float = Field(0.5, ge=0, le=1, description="minimum calibrated score (0-1) for a notice to be sent")
     top_k: int = Field(20, ge=1, le=500)
     chunk_size: int = Field(2048, ge=1, le=1_000_000, description="SMEs scored at once against all candidates (memory ~ chunk_size x notices x 40 bytes)")

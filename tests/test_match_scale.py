@@ -111,9 +111,9 @@ def _reference_run(profiles, notices, pvecs, nvecs, cfg, switches, min_score, fe
             mine = sorted(set(n.cpv))
             if not c or not mine:
                 continue
-            per_code = [max(code_overlap(a, b) for a in c) for b in mine]
-            best, share = max(per_code), sum(per_code) / len(mine)
-            cpv[i, j] = 0.5 * (best + share) if best > 0 else 0.0
+            best = max(code_overlap(a, b) for a in c for b in mine)
+            main = max(code_overlap(a, n.cpv[0]) for a in c)
+            cpv[i, j] = 0.5 * (best + main) if best > 0 else 0.0
     comps = replace(comps, cpv=cpv)
     raw = fuse(comps, cfg.weights)
     score = calibrate(raw, cfg)

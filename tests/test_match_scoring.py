@@ -166,23 +166,25 @@ def test_an_unrelated_cpv_code_never_ranks_a_notice_below_one_without_codes():
     assert got["in-class"].score > got["no-codes"].score
 
 
-def test_a_notice_padded_with_many_cpv_codes_gets_less_from_one_matching_code():
+def test_a_notice_that_touches_the_sme_s_class_only_among_its_further_cpv_codes_gets_half():
     p = [profile(cpv=["77310000"])]
-    padded = ["77314000", "45000000", "50000000", "71000000", "79000000", "90000000", "33000000", "34000000"]
-    ns = [notice("focused", cpv=["77314000"]), notice("padded", cpv=padded)]
-    got = scored(p, ns, np.stack([unit(1, 0.3)] * 2))
+    others = ["45000000", "50000000", "71000000", "79000000", "90000000", "33000000", "34000000"]
+    ns = [notice("focused", cpv=["77314000"]), notice("padded", cpv=["45000000", "77314000", *others[1:]]),
+          notice("main-then-padding", cpv=["77314000", *others])]
+    got = scored(p, ns, np.stack([unit(1, 0.3)] * 3))
     assert got["focused"].cpv == pytest.approx(1.0)
-    assert 0.5 < got["padded"].cpv < got["focused"].cpv
+    assert got["padded"].cpv == pytest.approx(0.5)  # its main code (the first) is works: grounds upkeep is a side line
+    assert got["main-then-padding"].cpv == pytest.approx(1.0)  # the main code is the SME's: padding takes nothing
 
 
-def test_cpv_scores_are_the_mean_of_the_best_overlap_and_the_notice_codes_mean_overlap():
+def test_cpv_scores_are_the_mean_of_the_best_overlap_and_the_main_code_s_overlap():
     from matcher.match.score import cpv_scores
 
-    ns = [notice("a", cpv=["90911200", "45000000"]), notice("b", cpv=["90900000"]), notice("c"), notice("d", cpv=["45000000"]),
-          notice("e", cpv=["90911200", "90900000", "90600000"])]
+    ns = [notice("a", cpv=["45000000", "90911200"]), notice("b", cpv=["90900000"]), notice("c"), notice("d", cpv=["45000000"]),
+          notice("e", cpv=["90600000", "90911200", "90900000"])]
     got = cpv_scores([["90910000"], []], ns)
     # "9091" significant: 90911200 agrees fully, 90900000 on 3 of 4 digits, 90600000 on the division's 2 of 4
-    assert got[0].tolist() == pytest.approx([0.5 * (1.0 + 0.5), 0.75, 0.0, 0.0, 0.5 * (1.0 + (1.0 + 0.75 + 0.5) / 3)])
+    assert got[0].tolist() == pytest.approx([0.5 * (1.0 + 0.0), 0.75, 0.0, 0.0, 0.5 * (1.0 + 0.5)])
     assert not got[1].any()
 
 
@@ -193,7 +195,7 @@ def test_codes_that_share_only_the_division_lift_a_notice_less_than_the_sme_s_ow
     division = notice("division", cpv=["92310000", "92311000", "92312000"])  # arts events, for a sports operator
     got = cpv_scores([["92600000"]], [own, division])[0]
     assert got[0] == pytest.approx(1.0)
-    assert got[1] == pytest.approx(2 / 3)  # "926" significant: 2 of 3 digits, for the best and for every code
+    assert got[1] == pytest.approx(2 / 3)  # "926" significant: 2 of 3 digits, for the best and the main code
 
 
 def test_the_buyers_name_never_matches_a_keyword_or_lifts_the_words_score():

@@ -9,7 +9,7 @@ from typer.testing import CliRunner
 
 from jobs.match import match_job
 from matcher.cli import app
-from matcher.config import config_from_dict
+from matcher.config import WeightsConfig, config_from_dict
 from matcher.store.feedback import record_verdict
 from matcher.quality.preview import PreviewError, preview, proposed_config
 from matcher.store.profiles import save_profile
@@ -94,7 +94,8 @@ def test_weights_change_the_scores_and_feedback_is_used_by_both_rankings(store, 
     with session_scope(store) as s:
         record_verdict(s, "grounds", "verges", "not-relevant")
     report = preview(cfg, store, NOW, proposed_config(cfg.matching, weights=["cpv=0", "keyword=0.5"]))
-    assert report.changes == {"weights.keyword": (0.121, 0.5), "weights.cpv": (0.072, 0.0)}
+    w = cfg.matching.weights
+    assert report.changes == {"weights.keyword": (w.keyword, 0.5), "weights.cpv": (w.cpv, 0.0)}
     grounds = by_id(report)["grounds"]
     assert grounds.verdicts == 1 and grounds.now == 1  # verges was rejected: only parks is left
     assert "verges" not in {i.key for i in grounds.entering}
@@ -126,7 +127,7 @@ def test_preview_command_prints_counts_and_moves_and_refuses_a_bad_weight(store,
     as_json = CliRunner().invoke(app, ["preview", "-w", "dense=0.6", "--json", "--now", NOW.isoformat(), "--config", str(config_file)])
     assert as_json.exit_code == 0, as_json.output
     data = json.loads(as_json.stdout)
-    assert data["changes"] == {"weights.dense": [0.404, 0.6]} and {s["profile_id"] for s in data["smes"]} == {"grounds", "cyber"}
+    assert data["changes"] == {"weights.dense": [WeightsConfig().dense, 0.6]} and {s["profile_id"] for s in data["smes"]} == {"grounds", "cyber"}
     bad = CliRunner().invoke(app, ["preview", "--weight", "colour=1", "--config", str(config_file)])
     assert bad.exit_code == 2 and "unknown weight 'colour'" in bad.output
     assert dump(tmp_path) == before

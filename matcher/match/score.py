@@ -254,12 +254,13 @@ def overlap_table(profile_codes: Sequence[str], notice_codes: Sequence[str]) -> 
 
 
 def cpv_scores(profile_codes: Sequence[list[str]], notices: Sequence[NoticeRecord]) -> np.ndarray:
-    """(profiles x notices) CPV evidence in 0..1: the mean of the best overlap of any code pair and the mean overlap
-    of the notice's distinct codes (each code's best overlap with a profile code, cpv.code_overlap); 0 when nothing
-    overlaps or a side has no codes. A notice's codes count by how deeply they agree, so a list padded with codes
-    that share only the division (or nothing) counts for less than one that names the SME's own work.
-    Vectorised: an overlap table over the distinct codes of both sides, then a sparse profile-by-code and
-    notice-by-code incidence; no Python per profile or per pair."""
+    """(profiles x notices) CPV evidence in 0..1: the mean of the best overlap of any code pair and the overlap of
+    the notice's main code (its first: tender.classification where the release has one) with the SME's codes
+    (cpv.code_overlap); 0 when nothing overlaps or a side has no codes. The main code says what the buyer is
+    buying, so a notice whose main code is in the SME's class gets full evidence, and one that touches the SME's
+    class only among further (often padded) codes gets half.
+    Vectorised: an overlap table over the distinct codes of both sides, reduced per profile and per notice; no
+    Python per profile or per pair."""
     out = np.zeros((len(profile_codes), len(notices)), dtype=np.float32)
     notice_codes = [sorted(set(n.cpv)) for n in notices]
     vocab = sorted({c for cs in notice_codes for c in cs})
@@ -267,22 +268,18 @@ def cpv_scores(profile_codes: Sequence[list[str]], notices: Sequence[NoticeRecor
     if not vocab or not with_codes:
         return out
     col = {c: k for k, c in enumerate(vocab)}
-    rows = [j for j, cs in enumerate(notice_codes) for _ in cs]
-    cols = [col[c] for cs in notice_codes for c in cs]
-    incidence = sparse.csr_matrix((np.ones(len(cols)), (rows, cols)), shape=(len(notices), len(vocab)))
-    counts = np.maximum(np.asarray(incidence.sum(axis=1)).ravel(), 1.0)
     pvocab = list(dict.fromkeys(c for i in with_codes for c in profile_codes[i]))
     prow = {c: k for k, c in enumerate(pvocab)}
     table = overlap_table(pvocab, vocab)  # (profile codes x notice codes)
     pflat = [prow[c] for i in with_codes for c in profile_codes[i]]
     pstarts = np.cumsum([0] + [len(profile_codes[i]) for i in with_codes[:-1]])
     per_code = np.maximum.reduceat(table[pflat], pstarts, axis=0)  # (profiles with codes x notice codes)
-    flat = np.array(cols, dtype=np.intp)
     coded = np.array([j for j, cs in enumerate(notice_codes) if cs], dtype=np.intp)
+    flat = np.array([col[c] for j in coded for c in notice_codes[j]], dtype=np.intp)
     nstarts = np.cumsum([0] + [len(notice_codes[j]) for j in coded[:-1]])
     best = np.maximum.reduceat(per_code[:, flat], nstarts, axis=1)  # (profiles with codes x coded notices)
-    share = np.asarray(incidence[coded] @ per_code.T.astype(np.float64)).T / counts[coded][None, :]
-    out[np.ix_(with_codes, coded)] = 0.5 * (best + share) * (best > 0)
+    main = per_code[:, [col[notices[j].cpv[0]] for j in coded]]
+    out[np.ix_(with_codes, coded)] = 0.5 * (best + main) * (best > 0)
     return out
 
 
