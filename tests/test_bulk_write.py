@@ -12,7 +12,7 @@ from sqlalchemy import event
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import select
 
-from matcher.store import init_db, make_engine, session_scope
+from matcher.store import session_scope
 from matcher.store.bulk import BATCH, insert_rows
 from matcher.store.models import Match
 from matcher.store.writer import BackgroundWrite
@@ -36,31 +36,23 @@ def stored(engine) -> list[tuple]:
              m.explanation) for m in got]
 
 
-@pytest.fixture
-def store(tmp_path):
-    engine = make_engine(f"sqlite:///{tmp_path / 'store.db'}")
-    init_db(engine)
-    yield engine
-    engine.dispose()
-
-
 @pytest.mark.parametrize("limit", [None, 25])  # the driver's own variable limit, and one that fits 2 rows a statement
-def test_rows_of_any_count_are_written_in_order_whatever_the_rows_per_statement(store, limit):
+def test_rows_of_any_count_are_written_in_order_whatever_the_rows_per_statement(engine, limit):
     want = rows(BATCH + 237)  # a whole batch, then 2 full statements of 100 rows and one of 37
     statements = []  # (rows per statement, executemany)
-    event.listen(store, "before_cursor_execute",
+    event.listen(engine, "before_cursor_execute",
                  lambda c, cur, sql, params, ctx, many: statements.append((sql.count("(?"), many)) if sql.startswith("INSERT") else None)
-    with session_scope(store) as s:
+    with session_scope(engine) as s:
         if limit is not None:
             s.connection().connection.dbapi_connection.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, limit)
         assert insert_rows(s, Match.__table__, COLS, iter(want), constants=CONST) == len(want)
-    assert stored(store) == want
+    assert stored(engine) == want
     per = 100 if limit is None else 2  # (25 variables - the 2 constants) // 10 columns
     assert statements == [(per, True), (per, True), (237 % per, False)]
 
 
-def test_a_failed_write_is_raised_in_the_job_and_nothing_of_its_transaction_is_kept(store):
-    with session_scope(store) as s:
+def test_a_failed_write_is_raised_in_the_job_and_nothing_of_its_transaction_is_kept(engine):
+    with session_scope(engine) as s:
         insert_rows(s, Match.__table__, COLS, rows(10, "old"), constants=CONST)
 
     def clear(s) -> None:
@@ -68,40 +60,40 @@ def test_a_failed_write_is_raised_in_the_job_and_nothing_of_its_transaction_is_k
 
     batch = rows(50)
     with pytest.raises(IntegrityError):
-        with BackgroundWrite(store, start=clear) as w:
+        with BackgroundWrite(engine, start=clear) as w:
             w.put(Match.__table__, COLS, batch, CONST)
             w.put(Match.__table__, COLS, batch[:1], CONST)  # the same SME and notice again: unique key
             for _ in range(20):  # the caller goes on and is told at a later put or at finish, never left blocked
                 w.put(Match.__table__, COLS, batch, CONST)
             w.finish()
-    assert stored(store) == rows(10, "old")
+    assert stored(engine) == rows(10, "old")
 
 
-def test_an_error_in_the_job_while_it_writes_rolls_the_whole_write_back(store):
-    with session_scope(store) as s:
+def test_an_error_in_the_job_while_it_writes_rolls_the_whole_write_back(engine):
+    with session_scope(engine) as s:
         insert_rows(s, Match.__table__, COLS, rows(10, "old"), constants=CONST)
     with pytest.raises(RuntimeError, match="explaining failed"):
-        with BackgroundWrite(store, start=lambda s: s.execute(Match.__table__.delete())) as w:
+        with BackgroundWrite(engine, start=lambda s: s.execute(Match.__table__.delete())) as w:
             w.put(Match.__table__, COLS, rows(500), CONST)
             raise RuntimeError("explaining failed")
-    assert stored(store) == rows(10, "old")
+    assert stored(engine) == rows(10, "old")
 
 
-def test_other_connections_see_the_earlier_rows_until_the_write_commits_then_only_the_new(store):
-    with session_scope(store) as s:
+def test_other_connections_see_the_earlier_rows_until_the_write_commits_then_only_the_new(engine):
+    with session_scope(engine) as s:
         insert_rows(s, Match.__table__, COLS, rows(10, "old"), constants=CONST)
-    with BackgroundWrite(store, start=lambda s: s.execute(Match.__table__.delete())) as w:
+    with BackgroundWrite(engine, start=lambda s: s.execute(Match.__table__.delete())) as w:
         w.put(Match.__table__, COLS, rows(300), CONST)
         deadline = time.monotonic() + 30
         while not w.written and time.monotonic() < deadline:
             time.sleep(0.01)
         assert w.written == {"match": 300}  # deleted and inserted, not committed
-        assert stored(store) == rows(10, "old")
+        assert stored(engine) == rows(10, "old")
         assert w.finish() == {"match": 300}
-    assert stored(store) == rows(300)
+    assert stored(engine) == rows(300)
 
 
-def test_a_writer_that_failed_before_any_row_never_leaves_the_job_blocked_on_its_queue(store):
+def test_a_writer_that_failed_before_any_row_never_leaves_the_job_blocked_on_its_queue(engine):
     def broken(s) -> None:
         raise OSError("disk gone")
 
@@ -109,7 +101,7 @@ def test_a_writer_that_failed_before_any_row_never_leaves_the_job_blocked_on_its
 
     def job() -> None:
         try:
-            with BackgroundWrite(store, start=broken, depth=1) as w:
+            with BackgroundWrite(engine, start=broken, depth=1) as w:
                 for _ in range(100):
                     w.put(Match.__table__, COLS, rows(5), CONST)
                 w.finish()
@@ -120,7 +112,7 @@ def test_a_writer_that_failed_before_any_row_never_leaves_the_job_blocked_on_its
     t.start()
     t.join(30)
     assert not t.is_alive() and [str(e) for e in outcome] == ["disk gone"]
-    assert stored(store) == []
+    assert stored(engine) == []
 
 
 @pytest.mark.postgres
