@@ -76,8 +76,7 @@ def insert_rows(session: Session, table: Table, columns: Sequence[str], rows: It
         if batch:
             conn.execute(insert(table), batch)
         return count + len(batch)
-    procs = [k for k, c in enumerate(columns) if _processor(table, c, dialect) is not None]
-    convert = {k: _memoised(_processor(table, columns[k], dialect)) for k in procs}
+    convert = {k: _memoised(p) for k, c in enumerate(columns) if (p := _processor(table, c, dialect)) is not None}
     tail = [v if v is None or (p := _processor(table, c, dialect)) is None else p(v) for c, v in const.items()]
     width = len(columns)
     per = max(1, min(ROWS_PER_STATEMENT, (_variable_limit(conn) - len(tail)) // max(width, 1)))
