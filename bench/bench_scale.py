@@ -31,7 +31,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
@@ -110,20 +109,16 @@ def _store(seed_db: Path, folder: Path, db_url: str | None) -> Iterator[str]:
         shutil.copy(seed_db, folder / "matcher.db")
         yield f"sqlite:///{folder / 'matcher.db'}"
         return
-    import psycopg
     from sqlalchemy import insert, select
 
     from matcher.config import DatabaseConfig
     from matcher.store import init_db, make_engine
     from matcher.store.models import Embedding, Notice
 
-    base = DatabaseConfig(url=db_url).url
-    plain = base.replace("postgresql+psycopg://", "postgresql://")
-    schema = f"bench_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(plain, autocommit=True) as conn:
-        conn.execute(f'CREATE SCHEMA "{schema}"')
-    url = f"{base}{'&' if '?' in base else '?'}options=-csearch_path%3D{schema}"
-    try:
+    sys.path.insert(0, str(ROOT / "tests"))
+    from pgserver import fresh_schema_url  # the tests' fresh schema (its URL sets search_path), dropped after
+
+    with contextmanager(fresh_schema_url)(DatabaseConfig(url=db_url).url) as url:
         shutil.copy(seed_db, folder / "seed.db")
         seed_engine, engine = make_engine(f"sqlite:///{folder / 'seed.db'}"), make_engine(url)
         init_db(seed_engine), init_db(engine)  # a kept seed gets this release's schema first
@@ -134,9 +129,6 @@ def _store(seed_db: Path, folder: Path, db_url: str | None) -> Iterator[str]:
                     dst.execute(insert(table), rows[start:start + 2000])
         seed_engine.dispose(), engine.dispose()
         yield url
-    finally:
-        with psycopg.connect(plain, autocommit=True) as conn:
-            conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
 
 
 def run_size(seed_db: Path, profiles: int, db_url: str | None = None) -> dict:
