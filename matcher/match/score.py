@@ -35,6 +35,7 @@ from scipy import sparse
 from sklearn.feature_extraction.text import TfidfVectorizer
 
 from matcher.config import MatchingConfig, WeightsConfig
+from matcher.match import tfidf
 from matcher.match.cpv import MIN_SHARED_DIGITS, infer_codes, significant
 from matcher.match.terms import Phrase, TermText, phrases, stems
 from matcher.match.texts import capability_phrases, lexical_text, profile_query, without_buyer
@@ -109,14 +110,13 @@ def dense_scores(profile_vecs: Sequence[ProfileVectors], notice_vecs: np.ndarray
 
 
 def _tfidf() -> TfidfVectorizer:
-    return TfidfVectorizer(tokenizer=stems, token_pattern=None, lowercase=False, ngram_range=(1, 2), sublinear_tf=True)
+    return tfidf.vectorizer(stems)
 
 
 def fit_lexical(notices: Sequence[NoticeRecord], title_weight: int) -> tuple[TfidfVectorizer, object]:
-    """TF-IDF over the notices (stemmed words and pairs, sublinear tf); returns the model and the notice matrix."""
-    vec = _tfidf()
-    matrix = vec.fit_transform([lexical_text(n, title_weight) for n in notices])
-    return vec, matrix
+    """TF-IDF over the notices (stemmed words and pairs, sublinear tf); returns the model and the notice matrix
+    (what _tfidf().fit_transform of their lexical texts returns, counted faster: match/tfidf.py)."""
+    return tfidf.fit([stems(lexical_text(n, title_weight)) for n in notices], stems)
 
 
 def _segment_max(matrix, sizes: list[int]) -> np.ndarray:
@@ -126,11 +126,8 @@ def _segment_max(matrix, sizes: list[int]) -> np.ndarray:
 
 def fit_titles(notices: Sequence[NoticeRecord]) -> tuple[TfidfVectorizer | None, object]:
     """TF-IDF over the titles alone (buyer's name left out); (None, None) when no title has a content word."""
-    title_vec = _tfidf()
-    try:
-        return title_vec, title_vec.fit_transform([without_buyer(n.title, n.buyer) for n in notices])
-    except ValueError:
-        return None, None
+    tokens = [stems(without_buyer(n.title, n.buyer)) for n in notices]
+    return tfidf.fit(tokens, stems) if any(tokens) else (None, None)
 
 
 def lexical_scores(profiles: Sequence[ProfileSpec], vectorizer: TfidfVectorizer, notice_matrix,

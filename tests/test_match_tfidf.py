@@ -1,0 +1,79 @@
+"""The notices' TF-IDF fit (match/tfidf.py) is scikit-learn's TfidfVectorizer fit to the bit: the same vocabulary,
+idf and matrix (data, column indices and row pointers, in the same order), and a vectorizer that reads new texts the
+same way. On the bundled real notices, as the match job fits them, and on small corpora at the edges."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from matcher.match import tfidf
+from matcher.match.score import fit_lexical, fit_titles
+from matcher.match.terms import stems
+from matcher.match.texts import lexical_text, without_buyer
+from matcher.quality.corpus import read_notices
+
+DATA = Path(__file__).resolve().parent / "data" / "eval"
+
+
+def _sklearn(texts, tokenizer=stems):
+    vec = tfidf.vectorizer(tokenizer)
+    return vec, vec.fit_transform(texts)
+
+
+def _assert_same(ours, theirs, probes):
+    (vec, matrix), (ref, ref_matrix) = ours, theirs
+    assert vec.vocabulary_ == ref.vocabulary_
+    assert vec.idf_.dtype == ref.idf_.dtype and np.array_equal(vec.idf_, ref.idf_)
+    assert type(matrix) is type(ref_matrix) and matrix.shape == ref_matrix.shape
+    for part in ("data", "indices", "indptr"):
+        mine, want = getattr(matrix, part), getattr(ref_matrix, part)
+        assert mine.dtype == want.dtype and np.array_equal(mine, want), part  # same values, in the same order
+    assert np.array_equal(vec.get_feature_names_out(), ref.get_feature_names_out())
+    got, want = vec.transform(probes), ref.transform(probes)
+    assert np.array_equal(got.data, want.data) and np.array_equal(got.indices, want.indices)
+    assert np.array_equal((got @ matrix.T).toarray(), (want @ ref_matrix.T).toarray())
+
+
+@pytest.fixture(scope="module")
+def notices():
+    return read_notices(sorted((DATA / "notices").glob("*.jsonl")))
+
+
+PROBES = ["grounds maintenance and grass cutting", "user research, agile software development and hosting",
+          "words no notice has: zyzzyva qwxk", ""]
+
+
+def test_lexical_fit_of_real_notices_is_scikit_learns_to_the_bit(notices):
+    for weight in (1, 2):
+        texts = [lexical_text(n, weight) for n in notices]
+        _assert_same(fit_lexical(notices, weight), _sklearn(texts), PROBES)
+
+
+def test_title_fit_of_real_notices_is_scikit_learns_to_the_bit(notices):
+    _assert_same(fit_titles(notices), _sklearn([without_buyer(n.title, n.buyer) for n in notices]), PROBES)
+
+
+def test_repeated_words_empty_documents_and_a_one_word_corpus_fit_as_scikit_learn():
+    corpora = [
+        ["cleaning cleaning cleaners office", "", "office cleaning", "the and of", "windows"],
+        ["tree"],
+        ["", "grass grass grass grass", ""],
+        ["b a", "a b", "ab", "a b c", "a", "aa b", "a0 b", "a 0"],  # pairs beside words that start alike
+    ]
+    for texts in corpora:
+        _assert_same(tfidf.fit([stems(t) for t in texts], stems), _sklearn(texts), PROBES + texts)
+
+
+def test_tokens_of_other_characters_sort_as_scikit_learn_sorts_them():
+    texts = ["Éclair zebra Apple", "apple Zebra éclair", "x-ray X-RAY 3d", "Apple apple"]
+    _assert_same(tfidf.fit([t.split() for t in texts], str.split), _sklearn(texts, str.split), texts)
+
+
+def test_a_corpus_without_a_word_is_refused_as_scikit_learn_refuses_it(notices):
+    with pytest.raises(ValueError, match="empty vocabulary"):
+        tfidf.fit([stems("the and of"), []], stems)
+    with pytest.raises(ValueError):
+        _sklearn(["the and of", ""])
+    assert fit_titles([n.model_copy(update={"title": "The"}) for n in notices[:3]]) == (None, None)
