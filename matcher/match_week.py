@@ -1,9 +1,11 @@
 """A week's matching against the store: rank this week's candidate notices for every active SME and store the best
-as Match rows. The I/O shell around the pure matcher in match/; jobs/match.py schedules it.
+as the SME's MatchSet for the period (store/match_sets.py), named by its WeekOutcome row: one row per SME, the
+items of SMEs with the same list stored once. The I/O shell around the pure matcher in match/; jobs/match.py
+schedules it.
 
 Loads from the store (load_week: profiles, candidates, what was sent, the SMEs' verdicts), embeds through the
-vector cache, ranks with the pure matcher (choose), writes. Re-running for the same week replaces that week's
-Match rows not yet attached to a digest. `matcher preview` (quality/preview.py) runs the same load_week and choose without writing.
+vector cache, ranks with the pure matcher (choose), writes. Re-running for the same period replaces the SMEs'
+outcomes and sets; items already in the period's digest are kept there and never chosen again. `matcher preview` (quality/preview.py) runs the same load_week and choose without writing.
 
 Daily SMEs (cadence 'daily', matcher.period) are matched by the daily run only, each against the notices first seen
 since its previous digest's cut-off (load_days); the weekly run matches weekly SMEs only. Each run stores its `now`
@@ -37,7 +39,8 @@ from matcher.match.feedback import aligned, verdict_vectors
 from matcher.match.filters import ProfileFilter
 from matcher.match.groups import rank_distinct
 from matcher.match.texts import capability_phrases, evidence_candidates
-from matcher.store.models import Digest, Match, Notice, WeekOutcome, utcnow
+from matcher.store.match_sets import encode as encode_set, orphan_sets
+from matcher.store.models import Digest, Match, MatchSet, Notice, WeekOutcome, utcnow
 from matcher.store.periods import daily_since
 from matcher.store.profiles import matching_profiles
 from matcher.schema import NoticeRecord, ProfileSpec
@@ -254,9 +257,13 @@ def choose(
             if id(r.items) not in shared:
                 shared[id(r.items)] = select_top(r, mcfg.threshold, mcfg.top_k)
             chosen[r.profile.id] = shared[id(r.items)]  # one list for the group (never changed in place)
+    joined: dict[tuple, list[ScoredNotice]] = {}  # SMEs with the same pick and the same challenges share one list
     for pid, extra in any_sector_challenges(inputs, vectors, mcfg, now, feedback, result.notice_terms).items():
-        have = {item.key for item in chosen[pid]}
-        chosen[pid] = chosen[pid] + [item for item in extra if item.key not in have][:MAX_CHALLENGES]
+        both = (id(chosen[pid]), *map(id, extra))  # the items are shared objects, alive while `joined` is
+        if both not in joined:
+            have = {item.key for item in chosen[pid]}
+            joined[both] = chosen[pid] + [item for item in extra if item.key not in have][:MAX_CHALLENGES]
+        chosen[pid] = joined[both]
     return result, chosen
 
 
@@ -345,23 +352,36 @@ def match_week(
                                                   result.idf(), encode, cfg, inputs.challenge_reasons())))
         _note_outcomes(outcomes, result)
 
-    def clear(s: Session) -> None:  # this period's rows not in a digest go, in the write's own transaction
-        for part in id_groups(s, ids, _IN_CHUNK):  # the period's rows are read once per group: on SQLite, once
-            s.execute(delete(Match).where(Match.week == report.week, col(Match.digest_id).is_(None),
-                                          col(Match.profile_id).in_(part)))
-            s.execute(delete(WeekOutcome).where(WeekOutcome.week == report.week, col(WeekOutcome.profile_id).in_(part)))
+    existing: set[str] = set()  # the period's sets already stored (for SMEs not in this run), read by clear
 
-    # one transaction on a writer thread (store/writer.py): each batch of SMEs' rows is inserted while the next
-    # is explained; plain tuples in bulk (store/bulk.py), not one ORM object or dict per row
+    def clear(s: Session) -> None:  # the SMEs' outcomes (naming their sets) go, in the write's own transaction
+        for part in id_groups(s, ids, _IN_CHUNK):  # on SQLite and PostgreSQL one statement for all the ids
+            s.execute(delete(WeekOutcome).where(WeekOutcome.week == report.week, col(WeekOutcome.profile_id).in_(part)))
+        s.execute(orphan_sets(report.week))
+        existing.update(s.exec(select(MatchSet.key).where(MatchSet.week == report.week)))
+
+    # one transaction on a writer thread (store/writer.py): each batch of SMEs' outcomes and new sets is inserted
+    # while the next is explained; plain tuples in bulk (store/bulk.py), not one ORM object or dict per row
     stamp = utcnow()
+    sets_at = {"week": report.week, "created_at": stamp}
+    outcomes_at = {"week": report.week, "seen_until": now, "created_at": stamp}
+    made: set[str] = set()  # sets handed over by this run (SMEs of different profiles may get the same one)
     with BackgroundWrite(engine, start=clear) as write:
-        for count, rows_of in explainers:
+        for count, sets_of in explainers:
             with Progress("match: explaining", total=count, unit="SME") as progress:
-                for rows in rows_of(progress):
-                    write.put(Match.__table__, MATCH_COLUMNS, rows, {"week": report.week, "created_at": stamp})
-        write.put(WeekOutcome.__table__, OUTCOME_COLUMNS, [(pid, *o) for pid, o in outcomes.items()],
-                  {"week": report.week, "seen_until": now, "created_at": stamp})
-        report.written = write.finish().get(Match.__tablename__, 0)
+                for new_sets, named in sets_of(progress):
+                    fresh = []
+                    for key, text in new_sets:
+                        if key not in made:
+                            made.add(key)
+                            fresh.append((key, text))
+                    # filtered on the writer thread, after clear() has read what is stored
+                    write.put(MatchSet.__table__, SET_COLUMNS, (r for r in fresh if r[0] not in existing), sets_at)
+                    write.put(WeekOutcome.__table__, OUTCOME_COLUMNS,
+                              [(pid, *outcomes.pop(pid), key) for pid, key in named], outcomes_at)
+        write.put(WeekOutcome.__table__, OUTCOME_COLUMNS, [(pid, *o, None) for pid, o in outcomes.items()], outcomes_at)
+        write.finish()
+    report.written = sum(len(items) for items in chosen.values())
     report.per_profile = {pid: len(items) for pid, items in chosen.items()}
     log.info("%s", report)
     return report
@@ -377,22 +397,21 @@ def _note_outcomes(outcomes: dict[str, tuple], result: RankResult) -> None:
 
 
 _IN_CHUNK = 500  # ids per IN (...) list
-# the rows _explained_rows makes and the outcomes (week and created_at are added at the write)
-MATCH_COLUMNS = ("profile_id", "notice_key", "rank", "dense", "lexical", "keyword", "cpv", "raw_score", "score",
-                 "explanation")
-OUTCOME_COLUMNS = ("profile_id", "matched", "best_score", "best_notice_key", "error")
+# the rows the job writes (week, created_at and seen_until are added at the write)
+SET_COLUMNS = ("key", "items")
+OUTCOME_COLUMNS = ("profile_id", "matched", "best_score", "best_notice_key", "error", "match_set")
 
 
 PROGRESS_CHUNK = 500  # SMEs per progress step
-WRITE_BATCH = 20_000  # rows handed to the writer thread at once (at most 2 batches wait in its queue)
+WRITE_BATCH = 20_000  # SMEs' outcomes handed to the writer thread at once (at most 2 batches wait in its queue)
 
 
 def _explainer(chosen, profiles, notices, notice_vecs, result, idf, encode, cfg: Config,
-               challenges: Sequence[str | None]) -> Callable[[Progress | None], Iterator[list[tuple]]]:
-    """Match rows (tuples in MATCH_COLUMNS order, for the bulk insert) with explanations for the items a digest can
-    show (each SME's first digest.max_items, and challenges). The phrases and sentences they compare are embedded
-    through the cache here, at once; the returned function then makes the rows in batches of about WRITE_BATCH,
-    and touches the store no more."""
+               challenges: Sequence[str | None]) -> Callable[[Progress | None], Iterator[tuple[list, list]]]:
+    """Each SME's MatchSet (store/match_sets.py), with explanations for the items a digest can show (each SME's
+    first digest.max_items, and challenges). The phrases and sentences they compare are embedded through the cache
+    here, at once; the returned function then yields, for about WRITE_BATCH SMEs at a time, the sets first made
+    (key, text) and each SME's set key, and touches the store no more."""
     mcfg = cfg.matching
     shown = cfg.digest.max_items
     by_id = {p.id: p for p in profiles}
@@ -423,26 +442,28 @@ def _explainer(chosen, profiles, notices, notice_vecs, result, idf, encode, cfg:
         for code, label in cpv_labels(n.raw).items():
             labels.setdefault(code, label)
 
-    def rows_of(progress: Progress | None = None) -> Iterator[list[tuple]]:
-        rows: list[tuple] = []
-        made = 0  # rows handed over so far
-        unexplained: dict = {}  # one dict for every row stored without an explanation (serialised once)
+    def sets_of(progress: Progress | None = None) -> Iterator[tuple[list[tuple[str, str]], list[tuple[str, str]]]]:
+        new_sets: list[tuple[str, str]] = []  # (key, JSON text) of each set first made in this batch
+        named: list[tuple[str, str]] = []  # (SME, its set's key)
+        matches = 0  # items chosen so far
+        unexplained: dict = {}  # one dict for every item stored without an explanation
         done_before: dict[tuple, dict] = {}  # SMEs with the same profile and item: explained once, one shared dict
-        tails: dict[tuple, list[tuple]] = {}  # SMEs with the same profile and the same list: its rows but the id, once
+        keys: dict[tuple, str] = {}  # SMEs with the same profile and the same list: one set
         for done, (pid, items) in enumerate(chosen.items(), 1):
             if progress is not None and (done % PROGRESS_CHUNK == 0 or done == len(chosen)):
-                progress.step(done - progress.done, note=f"{made + len(rows)} matches")
+                progress.step(done - progress.done, note=f"{matches} matches")
             if not items:
                 continue
+            matches += len(items)
             p = by_id[pid]
             sig = (p.capabilities, tuple(p.keywords), tuple(p.cpv), tuple(p.regions), tuple(p.exclude), p.value_min,
                    p.value_max)
-            tail = tails.get((sig, id(items)))
-            if tail is None:
-                tail = tails[sig, id(items)] = []
+            key = keys.get((sig, id(items)))
+            if key is None:
+                rows = []
                 for rank_no, (item, pv) in enumerate(items, 1):
                     j = item.index
-                    if not explained(rank_no, j):  # below what a digest shows: stored for the desk, not explained
+                    if not explained(rank_no, j):  # below what a digest shows: kept for the desk, not explained
                         why = unexplained
                     elif (same := (sig, id(pv), j, item.score, item.raw_score)) in done_before:
                         why = done_before[same]
@@ -455,14 +476,16 @@ def _explainer(chosen, profiles, notices, notice_vecs, result, idf, encode, cfg:
                             why["challenge"] = reason
                             why["any_sector"] = item.score < mcfg.threshold  # only here as the SME asked for challenges
                         why = done_before[same] = stored(why)  # what follows from the row is left out (as_shown)
-                    tail.append((item.key, rank_no, item.dense, item.lexical, item.keyword, item.cpv, item.raw_score,
+                    rows.append((item.key, rank_no, item.dense, item.lexical, item.keyword, item.cpv, item.raw_score,
                                  item.score, why))
-            rows += [(pid, *t) for t in tail]
-            if len(rows) >= WRITE_BATCH:
-                made += len(rows)
-                yield rows
-                rows = []
-        if rows:
-            yield rows
+                key, text = encode_set(rows)
+                keys[sig, id(items)] = key
+                new_sets.append((key, text))
+            named.append((pid, key))
+            if len(named) >= WRITE_BATCH:
+                yield new_sets, named
+                new_sets, named = [], []
+        if named:
+            yield new_sets, named
 
-    return rows_of
+    return sets_of

@@ -9,12 +9,13 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
-from sqlmodel import Session, select
+from sqlmodel import Session
 
-from matcher.config import load_config
+from matcher.config import DigestConfig, load_config
+from matcher.period import period_of
 from matcher.ingest.poll import poll_sources
 from matcher.store import make_engine, session_scope
-from matcher.store.models import Match
+from matcher.store.match_sets import chosen_items
 from matcher.store.profiles import read_profiles, save_profile
 
 NOW = datetime(2025, 2, 22, 12, tzinfo=UTC)
@@ -40,9 +41,9 @@ def test_inferred_cpv_groups_do_not_depend_on_the_hash_seed():
 
 def _matches(engine) -> list[tuple]:
     with Session(engine) as s:
-        rows = s.exec(select(Match).order_by(Match.profile_id, Match.rank)).all()
-    return [(m.profile_id, m.notice_key, m.rank, round(m.score, 9), round(m.raw_score, 9),
-             json.dumps(m.explanation, sort_keys=True)) for m in rows]
+        sets = chosen_items(s, period_of(NOW, "weekly", DigestConfig().timezone).label)
+    return [(pid, m["notice_key"], m["rank"], round(m["score"], 9), round(m["raw_score"], 9),
+             json.dumps(m["explanation"], sort_keys=True)) for pid, items in sorted(sets.items()) for m in items]
 
 
 def test_the_match_job_chooses_the_same_items_under_two_hash_seeds(tmp_path, replay):

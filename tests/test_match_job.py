@@ -10,6 +10,7 @@ from jobs.match import match_job
 from matcher.clock import week_of
 from matcher.config import config_from_dict
 from matcher.match.explain import as_shown
+from matcher.store.match_sets import as_match, chosen_items
 from matcher.store.models import Digest, Match
 from matcher.store.profiles import save_profile
 from matcher.schema import NoticeRecord, ProfileSpec
@@ -65,12 +66,10 @@ def store(engine):
 
 
 def matches(engine, week=WEEK) -> dict[str, list[Match]]:
+    """The week's matches per SME, as the match job stored them (its MatchSets), as Match rows in rank order."""
     with session_scope(engine) as s:
-        rows = s.exec(select(Match).where(Match.week == week).order_by(Match.profile_id, Match.rank)).all()
-    out: dict[str, list[Match]] = {}
-    for r in rows:
-        out.setdefault(r.profile_id, []).append(r)
-    return out
+        sets = chosen_items(s, week)
+    return {pid: [as_match(pid, week, item) for item in items] for pid, items in sorted(sets.items())}
 
 
 def test_each_sme_gets_its_open_fitting_notices_ranked_with_explanations(store, cfg):
@@ -102,6 +101,25 @@ def test_running_again_for_the_same_week_replaces_the_rows_and_embeds_nothing(st
     again = match_job(cfg, store, NOW + timedelta(hours=2))
     assert again.embedded == 0
     assert {(m.profile_id, m.notice_key, m.rank) for ms in matches(store).values() for m in ms} == first
+
+
+def test_smes_with_the_same_list_share_one_set_and_a_rerun_leaves_no_set_unnamed(store, cfg):
+    from matcher.store.models import MatchSet, WeekOutcome
+
+    with session_scope(store) as s:  # a second SME in the same trade, in the same words
+        save_profile(s, GROUNDS.model_copy(update={"id": "grounds2", "email": "two@example.org"}))
+    match_job(cfg, store, NOW)
+    with session_scope(store) as s:
+        named = dict(s.exec(select(WeekOutcome.profile_id, WeekOutcome.match_set)).all())
+        assert named["grounds"] == named["grounds2"] != named["cyber"]
+        assert len(s.exec(select(MatchSet)).all()) == 2
+    assert [m.notice_key for m in matches(store)["grounds2"]] == ["parks", "verges"]
+    cfg.matching.top_k = 1  # the re-run chooses fewer items: new sets, and the old ones go
+    match_job(cfg, store, NOW + timedelta(hours=2))
+    with session_scope(store) as s:
+        named = set(s.exec(select(WeekOutcome.match_set)))
+        assert set(s.exec(select(MatchSet.key))) == named - {None} and len(named) == 2
+    assert [m.notice_key for m in matches(store)["grounds2"]] == ["parks"]
 
 
 def test_a_rerun_that_fails_mid_write_leaves_the_weeks_earlier_matches_and_outcomes_as_they_were(store, cfg, monkeypatch):
@@ -152,8 +170,10 @@ def test_this_weeks_rows_already_in_a_digest_are_kept_and_not_duplicated(store, 
         s.flush()
         s.add(Match(profile_id="grounds", notice_key="parks", week=WEEK, rank=1, digest_id=d.id))
     match_job(cfg, store, NOW)
-    got = matches(store)["grounds"]
-    assert sorted((m.notice_key, m.digest_id is not None) for m in got) == [("parks", True), ("verges", False)]
+    assert [m.notice_key for m in matches(store)["grounds"]] == ["verges"]  # the week's set: what is still to send
+    with session_scope(store) as s:
+        kept = s.exec(select(Match).where(Match.profile_id == "grounds")).all()
+    assert [(m.notice_key, m.digest_id) for m in kept] == [("parks", d.id)]
 
 
 def test_top_k_and_profile_ids_limit_what_is_written(store, cfg):

@@ -210,3 +210,47 @@ def test_a_0_1_0_store_on_postgres_upgrades_keeping_every_row(tmp_path, pg_url):
                 assert conn.execute(text(f'SELECT count(*) FROM "{table}"')).scalar() == n, table
     finally:
         engine.dispose()
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "postgres"])
+def test_0012_moves_the_matches_no_digest_took_into_sets_and_keeps_the_digests_items(tmp_path, kind, request):
+    """A store at 0011 with a week's matches as Match rows: two SMEs with the same list (one with a week outcome,
+    one without), one item already in a digest. After 0012 the untaken ones are each SME's set, in rank order,
+    shared; the digest's item is still a Match row; nothing else is left in match."""
+    from sqlalchemy import text
+
+    from matcher.store.match_sets import chosen_items
+    from matcher.store.models import Match, MatchSet, WeekOutcome
+    from sqlmodel import Session, select
+
+    url = request.getfixturevalue("pg_url") if kind == "postgres" else f"sqlite:///{tmp_path / 'store.db'}"
+    engine = make_engine(url)
+    try:
+        upgrade(engine, "0011")
+        stamp = "2025-02-03 08:00:00"
+        why = '{"summary": "Your grounds work fits.", "terms": ["grass cutting"]}'
+        with engine.begin() as conn:
+            conn.execute(text("INSERT INTO digest (id, profile_id, week, state, item_count, attempts, unknown_outcomes, "
+                              "created_at) VALUES (1, 'a', '2025-W06', 'sent', 1, 1, 0, :t)"), {"t": stamp})
+            for pid, key, rank, score, digest in [("a", "parks", 1, 0.9, 1), ("a", "verges", 2, 0.8, None),
+                                                  ("a", "hedges", 3, 0.7, None), ("b", "verges", 2, 0.8, None),
+                                                  ("b", "hedges", 3, 0.7, None)]:
+                conn.execute(text("INSERT INTO match (profile_id, notice_key, week, rank, dense, lexical, keyword, cpv, "
+                                  "raw_score, score, explanation, digest_id, created_at) VALUES (:p, :k, '2025-W06', :r, "
+                                  "0.5, 0.4, 0.3, 0.2, 0.45, :s, :e, :d, :t)"),
+                             {"p": pid, "k": key, "r": rank, "s": score, "e": why, "d": digest, "t": stamp})
+            conn.execute(text("INSERT INTO weekoutcome (profile_id, week, matched, best_score, best_notice_key, "
+                              "created_at) VALUES ('a', '2025-W06', 3, 0.9, 'parks', :t)"), {"t": stamp})
+        assert upgrade(engine) == ("0011", head_revision())
+        with Session(engine) as s:
+            sets = chosen_items(s, "2025-W06")
+            assert [i["notice_key"] for i in sets["a"]] == ["verges", "hedges"] and sets["b"] == sets["a"]
+            assert sets["a"][0]["explanation"] == {"summary": "Your grounds work fits.", "terms": ["grass cutting"]}
+            assert (sets["a"][0]["dense"], sets["a"][0]["score"]) == (0.5, 0.8)
+            assert len(s.exec(select(MatchSet)).all()) == 1
+            assert [(m.profile_id, m.notice_key, m.digest_id) for m in s.exec(select(Match))] == [("a", "parks", 1)]
+            a, b = s.get(WeekOutcome, ("a", "2025-W06")), s.get(WeekOutcome, ("b", "2025-W06"))
+            assert (a.matched, a.best_notice_key) == (3, "parks")  # the outcome kept as it was, naming the set
+            assert (b.matched, b.best_score, b.best_notice_key) == (2, 0.8, "verges")  # one made from the items
+    finally:
+        engine.dispose()

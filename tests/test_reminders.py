@@ -6,7 +6,7 @@ from datetime import timedelta
 from urllib.parse import urlsplit
 
 import pytest
-from helpers_digest import NOW, WEEK, add_match, add_notice, add_profile, make_config, parse_eml, smtp_server, store_for
+from helpers_digest import NOW, WEEK, add_notice, add_profile, make_config, parse_eml, smtp_server, store_for
 from sqlmodel import select
 from starlette.testclient import TestClient
 
@@ -25,16 +25,14 @@ def setup(tmp_path):
     add_notice(engine, "web", title="Website rebuild", closes_at=NOW + timedelta(days=10))
     add_notice(engine, "meh", title="Hosting", closes_at=NOW + timedelta(days=10))
     add_notice(engine, "unsent", title="Unsent item", closes_at=NOW + timedelta(days=10))
-    for key in ("web", "meh", "unsent"):
-        add_match(engine, "acme", key, 0.8)
-    with session_scope(engine) as s:
+    with session_scope(engine) as s:  # the items of a sent digest and of a failed one
         sent = Digest(profile_id="acme", week=WEEK, state="sent")
         failed = Digest(profile_id="acme", week="2025-W04", state="failed")
         s.add(sent), s.add(failed)
         s.flush()
-        for m in s.exec(select(Match)):
-            m.digest_id = failed.id if m.notice_key == "unsent" else sent.id
-            s.add(m)
+        for key in ("web", "meh", "unsent"):
+            s.add(Match(profile_id="acme", notice_key=key, week=WEEK, score=0.8,
+                        digest_id=failed.id if key == "unsent" else sent.id))
         s.add(Feedback(profile_id="acme", notice_key="meh", verdict="not-relevant"))
     return cfg, engine
 
@@ -86,12 +84,9 @@ def test_reminders_have_their_own_one_click_unsubscribe_that_keeps_the_digest(se
         p = s.get(Profile, "acme")
         assert p.reminders_unsubscribed_at is not None and p.unsubscribed_at is None  # the digest carries on
     add_notice(engine, "later", title="Another", closes_at=NOW + timedelta(days=12))
-    add_match(engine, "acme", "later", 0.8, week="2025-W06")
     with session_scope(engine) as s:
         d = s.exec(select(Digest).where(Digest.state == "sent")).one()
-        m = s.exec(select(Match).where(Match.notice_key == "later")).one()
-        m.digest_id = d.id
-        s.add(m)
+        s.add(Match(profile_id="acme", notice_key="later", week="2025-W06", score=0.8, digest_id=d.id))
     assert run(cfg, engine, NOW + timedelta(days=10)).created == 0
     digest_unsub = client.get("/unsubscribe/x")  # a digest token is not a reminders token and vice versa
     assert digest_unsub.status_code == 400

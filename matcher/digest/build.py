@@ -1,4 +1,5 @@
-"""The digests: one Digest row per (SME, period), with that period's best Match rows attached. A weekly SME's
+"""The digests: one Digest row per (SME, period), with the items it lists as Match rows attached: the best of the
+period's MatchSet (what the match job chose, store/match_sets.py), after any undelivered earlier items. A weekly SME's
 period is its ISO week, a daily SME's its date (matcher.period); a build makes the digests of one cadence.
 
 build_digests() is safe to run any number of times in a period: an existing digest is kept as it is. A notice
@@ -25,6 +26,7 @@ from sqlmodel import Session, col, select
 from matcher.config import Config
 from matcher.period import Cadence, Period, parse, period_of
 from matcher.store import claims
+from matcher.store.match_sets import as_match, attach, chosen_items
 from matcher.store.models import Digest, Match, Notice, Profile, utcnow
 from matcher.store.periods import ended_before, started_before, started_since
 from matcher.store.profiles import active_profiles
@@ -60,13 +62,13 @@ def message_id_for(digest: Digest, domain: str) -> str:
 
 
 class Candidate(NamedTuple):
-    """The few columns selection needs; the full rows are read only for what gets listed."""
+    """An item of the SME's MatchSet, with the fields selection sorts by."""
 
-    match_id: int
     profile_id: str
     notice_key: str
     score: float
     rank: int
+    item: dict  # the set's item (store/match_sets.ITEM_FIELDS), shared by SMEs with the same set: never changed
 
 
 def choose(candidates: list[Candidate], already_sent: set[str], limit: int) -> list[Candidate]:
@@ -76,21 +78,17 @@ def choose(candidates: list[Candidate], already_sent: set[str], limit: int) -> l
 
 
 def _candidates(session: Session, week: str, profile_ids: list[str] | None) -> tuple[dict[str, list[Candidate]], int]:
-    """This week's unattached matches by profile; matches whose notice is not stored are counted, not listed."""
-    stmt = (
-        select(Match.id, Match.profile_id, Match.notice_key, Match.score, Match.rank, Notice.id)
-        .join(Notice, Notice.key == Match.notice_key, isouter=True)
-        .where(Match.week == week, col(Match.digest_id).is_(None))
-    )
-    if profile_ids is not None:
-        stmt = stmt.where(col(Match.profile_id).in_(profile_ids))
-    found: dict[str, list[Candidate]] = defaultdict(list)
+    """This period's chosen items by profile; items whose notice is not stored are counted, not listed."""
+    sets = chosen_items(session, week, profile_ids)
+    keys = sorted({item["notice_key"] for items in {id(v): v for v in sets.values()}.values() for item in items})
+    stored: set[str] = set()
+    for start in range(0, len(keys), 500):
+        stored.update(session.exec(select(Notice.key).where(col(Notice.key).in_(keys[start:start + 500]))))
+    found: dict[str, list[Candidate]] = {}
     orphans = 0
-    for mid, pid, key, score, rank, notice_id in session.exec(stmt):
-        if notice_id is None:
-            orphans += 1
-            continue
-        found[pid].append(Candidate(mid, pid, key, score, rank))
+    for pid, items in sets.items():
+        found[pid] = [Candidate(pid, i["notice_key"], i["score"], i["rank"], i) for i in items if i["notice_key"] in stored]
+        orphans += len(items) - len(found[pid])
     return found, orphans
 
 
@@ -197,9 +195,7 @@ def build_digests(session: Session, cfg: Config, now: datetime, cadence: Cadence
             continue
         mid = message_id_for(Digest(id=digest_id, profile_id=pid, week=week), domain)
         session.execute(update(Digest).where(Digest.id == digest_id).values(message_id=mid), execution_options=NO_SYNC)
-        if chosen:
-            session.execute(update(Match).where(col(Match.id).in_([c.match_id for c in chosen])).values(digest_id=digest_id),
-                            execution_options=NO_SYNC)
+        attach(session, pid, week, digest_id, [c.item for c in chosen])
         for m in copies:
             session.add(Match(**m.model_dump(exclude={"id", "week", "digest_id", "created_at"}), week=week, digest_id=digest_id))
         result.created.append(digest_id)
@@ -292,7 +288,8 @@ def preview(session: Session, cfg: Config, profile_id: str, now: datetime, env: 
         candidates, _ = _candidates(session, week, [profile_id])
         sent = _sent_before(session, week, [profile_id])
         chosen = choose(candidates.get(profile_id, []), sent.get(profile_id, set()), cfg.digest.max_items)
-        rows = _rows(session, col(Match.id).in_([c.match_id for c in chosen]))
+        notices = {n.key: n for n in session.exec(select(Notice).where(col(Notice.key).in_([c.notice_key for c in chosen])))}
+        rows = [(as_match(profile_id, week, c.item), notices[c.notice_key]) for c in chosen if c.notice_key in notices]
         mid = f"<preview.{re.sub(r'[^A-Za-z0-9_-]+', '-', profile_id)}.{week}@{mail_domain(cfg)}>"
     view = make_view(cfg, profile, week, rows, now, signer, buyer_index(session), stored_cpv_labels(session))
     return build_message(env, cfg, view, profile, mid, now), view

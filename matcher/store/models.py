@@ -160,9 +160,11 @@ class Reminder(SQLModel, table=True):
 
 
 class Match(SQLModel, table=True):
-    # Few b-trees, as the match job writes ~7 rows per SME a week: an SME's rows by the unique key's prefix
-    # (profile_id, notice_key); a period's by week; a digest's items by (digest, SME, notice) from the index alone
-    # (the desk counts sent items and their verdicts), holding only rows in a digest, so new matches skip it.
+    """A notice in a digest: the digest build writes one row per item it lists (match_sets.attach), from the
+    period's MatchSet or an undelivered earlier digest. The match job itself writes no rows here."""
+    # an SME's rows by the unique key's prefix (profile_id, notice_key); a period's by week; a digest's items by
+    # (digest, SME, notice) from the index alone (the desk counts sent items and their verdicts). Rows written
+    # before 0012 that no digest took were moved to MatchSets by that migration.
     __table_args__ = (UniqueConstraint("profile_id", "notice_key", "week"),
                       Index("ix_match_digest_items", "digest_id", "profile_id", "notice_key",
                             sqlite_where=text("digest_id IS NOT NULL"), postgresql_where=text("digest_id IS NOT NULL")))
@@ -278,6 +280,20 @@ class WeekOutcome(SQLModel, table=True):
     error: str | None = Field(default=None, sa_column=Column(Text))
     seen_until: datetime | None = Field(default=None, description="the run's `now`: notices first seen up to then "
                                         "were matched (a daily SME's next digest takes only those seen after)")
+    match_set: str | None = Field(default=None, max_length=32, description="the MatchSet (its key, this week) of the "
+                                  "matches the run chose for the SME; None when it chose none")
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class MatchSet(SQLModel, table=True):
+    """What the match run chose for an SME in a period, as one JSON list of items (store/match_sets.py ITEM_FIELDS:
+    the notice, rank, score components, score and explanation), keyed by the hash of that text: SMEs that got the
+    same list share one row, and each SME's WeekOutcome names it. One small row per SME and period, instead of one
+    row per SME and notice, is what lets a 100,000-SME week be written in well under a second."""
+
+    week: str = Field(primary_key=True, max_length=10)
+    key: str = Field(primary_key=True, max_length=32)  # blake2b-128 of `items`, hex
+    items: str = Field(sa_column=Column(Text, nullable=False))  # the JSON text as hashed (read once per set)
     created_at: datetime = Field(default_factory=utcnow)
 
 
