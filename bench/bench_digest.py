@@ -5,7 +5,7 @@ Run from the repo root:
     .venv/bin/python bench/bench_digest.py                    # 1,000 profiles x 500 notices, 20 matches each
     .venv/bin/python bench/bench_digest.py --profiles 200 --per-profile 10 --max-items 5
 
-It makes a temp SQLite store with synthetic Notice, Profile and Match rows (not timed), then runs
+It makes a temp SQLite store with synthetic Notice and Profile rows and the week's matches (MatchSets; not timed), then runs
 jobs.digest.digest_job in outbox mode twice on fresh copies of the store: once plain for wall time (build, and
 deliver = compose + render + atomic .eml write), once under tracemalloc for peak Python heap. The process's
 peak RSS (resource.getrusage ru_maxrss) is printed last. Nothing is written outside the temp folder.
@@ -32,7 +32,8 @@ from matcher import clock  # noqa: E402
 from matcher.config import config_from_dict  # noqa: E402
 from matcher.digest.build import build_digests  # noqa: E402
 from matcher.deliver.send import deliver_digests  # noqa: E402
-from matcher.store.models import Match, Notice, Profile  # noqa: E402
+from matcher.store.match_sets import store_sets  # noqa: E402
+from matcher.store.models import Notice, Profile  # noqa: E402
 from matcher.deliver.secrets import ensure_secret  # noqa: E402
 from matcher.store import init_db, make_engine, session_scope  # noqa: E402
 
@@ -61,14 +62,15 @@ def make_store(folder: Path, profiles: int, notices: int, per_profile: int, seed
         "capabilities": " ".join(rng.sample(WORDS, 5)), "keywords": [], "cpv": [], "regions": [], "exclude": [],
         "enabled": True, "created_at": NOW, "updated_at": NOW,
     } for p in range(profiles)]
-    match_rows = []
+    lists = {}
     for p in range(profiles):
+        lists[f"sme-{p:05d}"] = items = []
         for rank, n in enumerate(rng.sample(range(notices), per_profile)):
             w = [rng.random() for _ in range(4)]
-            match_rows.append({
-                "profile_id": f"sme-{p:05d}", "notice_key": f"ocds-b5fd17-{n:06d}", "week": week, "rank": rank,
+            items.append({
+                "notice_key": f"ocds-b5fd17-{n:06d}", "rank": rank,
                 "dense": w[0], "lexical": w[1], "keyword": w[2], "cpv": w[3], "raw_score": sum(w) / 4,
-                "score": round(1 - rank / (per_profile * 1.5), 4), "created_at": NOW, "digest_id": None,
+                "score": round(1 - rank / (per_profile * 1.5), 4),
                 "explanation": {"summary": "Your profile mentions the main services this notice buys.",
                                 "capabilities": rng.sample(WORDS, 2), "terms": rng.sample(WORDS, 3),
                                 "cpv": ["72000000 IT services"], "evidence": "The authority requires a supplier."},
@@ -76,7 +78,7 @@ def make_store(folder: Path, profiles: int, notices: int, per_profile: int, seed
     with session_scope(engine) as s:
         s.execute(insert(Notice), notice_rows)
         s.execute(insert(Profile), profile_rows)
-        s.execute(insert(Match), match_rows)
+        store_sets(s, week, lists)  # the week's matches, as the match job stores them
     engine.dispose()
     return db
 
@@ -119,7 +121,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--profiles", type=int, default=1000)
     ap.add_argument("--notices", type=int, default=500)
-    ap.add_argument("--per-profile", type=int, default=20, help="Match rows per profile (matching.top_k)")
+    ap.add_argument("--per-profile", type=int, default=20, help="matches per profile (matching.top_k)")
     ap.add_argument("--max-items", type=int, default=10, help="digest.max_items")
     args = ap.parse_args()
     folder = Path(tempfile.mkdtemp(prefix="bench-digest-"))

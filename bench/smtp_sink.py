@@ -43,7 +43,8 @@ def make_store(folder: Path, smes: int, items: int = 5, notices: int = 300) -> P
     from matcher.deliver.secrets import ensure_secret
     from matcher.digest.build import build_digests
     from matcher.store import init_db, make_engine, session_scope
-    from matcher.store.models import Match, Notice, Profile
+    from matcher.store.match_sets import store_sets
+    from matcher.store.models import Notice, Profile
 
     rng = random.Random(11)
     db = folder / "seed.db"
@@ -61,12 +62,12 @@ def make_store(folder: Path, smes: int, items: int = 5, notices: int = 300) -> P
             "id": f"sme-{p:05d}", "name": f"SME {p} Ltd", "email": f"sme{p}@bench.example.org",
             "capabilities": "grounds maintenance and cleaning", "keywords": [], "cpv": [], "regions": [],
             "exclude": [], "enabled": True, "created_at": NOW, "updated_at": NOW} for p in range(smes)])
-        s.execute(insert(Match), [{
-            "profile_id": f"sme-{p:05d}", "notice_key": f"ocds-{n:06d}", "week": week, "rank": r,
+        store_sets(s, week, {f"sme-{p:05d}": [{  # the week's matches, as the match job stores them
+            "notice_key": f"ocds-{n:06d}", "rank": r,
             "score": 0.9 - r / 20, "dense": 0.5, "lexical": 0.2, "keyword": 0.1, "cpv": 0.0, "raw_score": 0.3,
             "explanation": {"summary": "Your grounds work matches this tender.", "capabilities": ["grounds maintenance"],
-                            "terms": ["grounds"], "cpv": [], "evidence": "Grounds maintenance of parks."},
-            "created_at": NOW} for p in range(smes) for r, n in enumerate(rng.sample(range(notices), items))])
+                            "terms": ["grounds"], "cpv": [], "evidence": "Grounds maintenance of parks."}}
+            for r, n in enumerate(rng.sample(range(notices), items))] for p in range(smes)})
     cfg = bench_config(folder, db, 25)
     ensure_secret(cfg)
     with session_scope(engine) as s:

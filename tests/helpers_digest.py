@@ -20,8 +20,8 @@ from sqlalchemy.engine import Engine
 
 from matcher import clock
 from matcher.config import Config, config_from_dict
-from matcher.store.match_sets import ITEM_FIELDS, chosen_items, encode
-from matcher.store.models import MatchSet, Notice, Profile, WeekOutcome
+from matcher.store.match_sets import chosen_items, store_sets
+from matcher.store.models import Notice, Profile
 from matcher.deliver.secrets import ensure_secret
 from matcher.store import init_db, make_engine, session_scope
 
@@ -83,13 +83,7 @@ def add_match(engine: Engine, pid: str, key: str, score: float, week: str = WEEK
     item = {"notice_key": key, "rank": rank, "dense": 0.0, "lexical": 0.0, "keyword": 0.0, "cpv": 0.0, "raw_score": 0.0,
             "score": score, "explanation": why}
     with session_scope(engine) as s:  # the SME's set for the week, with this item added (as the match job stores it)
-        items = chosen_items(s, week, [pid]).get(pid, []) + [item]
-        key_, text = encode([[i[f] for f in ITEM_FIELDS] for i in items])
-        if s.get(MatchSet, (week, key_)) is None:
-            s.add(MatchSet(week=week, key=key_, items=text))
-        outcome = s.get(WeekOutcome, (pid, week)) or WeekOutcome(profile_id=pid, week=week)
-        outcome.match_set, outcome.matched = key_, len(items)
-        s.add(outcome)
+        store_sets(s, week, {pid: chosen_items(s, week, [pid]).get(pid, []) + [item]})
 
 
 def parse_eml(data: bytes) -> EmailMessage:

@@ -26,7 +26,7 @@ from sqlmodel import Session, col, select
 from matcher.config import Config
 from matcher.period import Cadence, Period, parse, period_of
 from matcher.store import claims
-from matcher.store.match_sets import as_match, attach, chosen_items
+from matcher.store.match_sets import as_match, attach, attached_rows, chosen_items
 from matcher.store.models import Digest, Match, Notice, Profile, utcnow
 from matcher.store.periods import ended_before, started_before, started_since
 from matcher.store.profiles import active_profiles
@@ -44,6 +44,7 @@ UNDELIVERED_STATES = ("dead", "bounced")
 CARRY_WEEKS = 8  # how far back undelivered items are looked for
 # bulk UPDATEs here need not scan the session's loaded objects (none of them are read afterwards)
 NO_SYNC = {"synchronize_session": False}
+ATTACH_BATCH = 5000  # chosen items' Match rows per insert
 
 
 @dataclass
@@ -180,6 +181,7 @@ def build_digests(session: Session, cfg: Config, now: datetime, cadence: Cadence
     if result.orphan_matches:
         log.warning("%d match(es) for %s name a notice that is not stored; they are not listed", result.orphan_matches, week)
     domain = mail_domain(cfg)
+    listed: list[dict] = []  # the chosen items' Match rows, inserted in batches
     for pid in todo:
         # items of an earlier digest that never reached the SME come first, then this week's best
         returning = [m for m in back.get(pid, []) if m.notice_key not in sent.get(pid, set())][: cfg.digest.max_items]
@@ -195,10 +197,14 @@ def build_digests(session: Session, cfg: Config, now: datetime, cadence: Cadence
             continue
         mid = message_id_for(Digest(id=digest_id, profile_id=pid, week=week), domain)
         session.execute(update(Digest).where(Digest.id == digest_id).values(message_id=mid), execution_options=NO_SYNC)
-        attach(session, pid, week, digest_id, [c.item for c in chosen])
+        listed += attached_rows(pid, week, digest_id, [c.item for c in chosen])
+        if len(listed) >= ATTACH_BATCH:
+            attach(session, listed)
+            listed = []
         for m in copies:
             session.add(Match(**m.model_dump(exclude={"id", "week", "digest_id", "created_at"}), week=week, digest_id=digest_id))
         result.created.append(digest_id)
+    attach(session, listed)
     return result
 
 

@@ -54,14 +54,39 @@ def as_match(profile_id: str, week: str, item: Mapping[str, Any], digest_id: int
     return Match(**{f: item[f] for f in ITEM_FIELDS}, profile_id=profile_id, week=week, digest_id=digest_id)
 
 
-def attach(session: Session, profile_id: str, week: str, digest_id: int, items: Sequence[Mapping[str, Any]]) -> None:
-    """The items a digest lists, as Match rows attached to it."""
-    if items:
-        now = utcnow()
-        session.execute(Match.__table__.insert(), [
-            {f: item[f] for f in ITEM_FIELDS} | {"profile_id": profile_id, "week": week, "digest_id": digest_id,
-                                                 "created_at": now}
-            for item in items])
+def attached_rows(profile_id: str, week: str, digest_id: int, items: Sequence[Mapping[str, Any]]) -> list[dict]:
+    """The Match rows (as dicts for one bulk insert: `attach`) of the items a digest lists."""
+    now = utcnow()
+    return [{f: item[f] for f in ITEM_FIELDS} | {"profile_id": profile_id, "week": week, "digest_id": digest_id,
+                                                 "created_at": now} for item in items]
+
+
+def attach(session: Session, rows: Sequence[Mapping[str, Any]]) -> None:
+    """Insert attached_rows() (of any number of digests) in one statement."""
+    if rows:
+        session.execute(Match.__table__.insert(), list(rows))
+
+
+def store_sets(session: Session, week: str, lists: Mapping[str, Sequence[Mapping[str, Any]]]) -> None:
+    """Store each SME's chosen items (dicts with ITEM_FIELDS) for the period, replacing its set, as the match job
+    would: for tools, benchmarks and tests that make a period's matches without matching."""
+    now = utcnow()
+    keys, texts = {}, {}
+    for pid, items in lists.items():
+        keys[pid], text = encode([[item[f] for f in ITEM_FIELDS] for item in items])
+        texts.setdefault(keys[pid], text)
+    have = set(session.exec(select(MatchSet.key).where(MatchSet.week == week)))
+    if new := [{"week": week, "key": k, "items": t, "created_at": now} for k, t in texts.items() if k not in have]:
+        session.execute(MatchSet.__table__.insert(), new)
+    stored = {o.profile_id: o for o in session.exec(select(WeekOutcome).where(WeekOutcome.week == week))}
+    for pid, items in lists.items():
+        outcome = stored.get(pid) or WeekOutcome(profile_id=pid, week=week, created_at=now)
+        outcome.match_set, outcome.matched = keys[pid], len(items)
+        best = max(items, key=lambda item: item["score"], default=None)
+        outcome.best_score, outcome.best_notice_key = (best["score"], best["notice_key"]) if best else (None, None)
+        session.add(outcome)
+    session.flush()
+    session.execute(orphan_sets(week))
 
 
 def orphan_sets(week: str):  # noqa: ANN201 - a DELETE statement
