@@ -341,12 +341,18 @@ def match_week(
             result, picked = choose(inputs, vectors, cfg.matching, now, on_chunk=scoring.step)
         mine: dict[str, list] = {}
         paired: dict[tuple[int, int], list] = {}
+        shared_excluded: Counter = Counter()  # id of each ranking's Counter (shared by a group) -> SMEs reading it
+        counters = {}
         for pv, ranking in zip(vectors.profiles, result.rankings):
-            report.excluded.update(ranking.excluded)
+            shared_excluded[id(ranking.excluded)] += 1
+            counters[id(ranking.excluded)] = ranking.excluded
             got = picked[ranking.profile.id]
             if (id(got), id(pv)) not in paired:  # SMEs sharing a pick share its (item, vectors) list too
                 paired[id(got), id(pv)] = [(item, pv) for item in got]
             mine[ranking.profile.id] = paired[id(got), id(pv)]
+        for key, smes in shared_excluded.items():
+            for why, n in counters[key].items():
+                report.excluded[why] += n * smes
         chosen.update(mine)
         explainers.append((len(mine), _explainer(mine, inputs.profiles, inputs.notices, vectors.notices, result,
                                                   result.idf(), encode, cfg, inputs.challenge_reasons())))
