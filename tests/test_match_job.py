@@ -108,6 +108,8 @@ def test_smes_with_the_same_list_share_one_set_and_a_rerun_leaves_no_set_unnamed
 
     with session_scope(store) as s:  # a second SME in the same trade, in the same words
         save_profile(s, GROUNDS.model_copy(update={"id": "grounds2", "email": "two@example.org"}))
+    one = match_job(cfg, store, NOW, profile_ids=["grounds"]).excluded
+    assert one and match_job(cfg, store, NOW, profile_ids=["grounds", "grounds2"]).excluded == {k: 2 * n for k, n in one.items()}
     match_job(cfg, store, NOW)
     with session_scope(store) as s:
         named = dict(s.exec(select(WeekOutcome.profile_id, WeekOutcome.match_set)).all())
