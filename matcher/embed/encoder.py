@@ -127,25 +127,32 @@ def cached_embed(session: Session, embedder: Embedder, texts: Sequence[str]) -> 
 def matching_vectors(encode, profiles: Sequence, notices: Sequence) -> tuple[list, np.ndarray]:
     """The vectors matching needs, from one call of `encode(texts) -> vectors`: each notice's dense
     text, and each profile's query, keywords and capability phrases (see matcher.match.texts). Each distinct
-    text is looked up once, and SMEs with the same texts share one ProfileVectors (no copy per SME)."""
+    text is looked up once, and SMEs with the same texts share one ProfileVectors (no copy per SME). The texts
+    follow from an SME's capabilities and keywords alone, so they are made once per distinct pair of those."""
     from matcher.match.score import ProfileVectors
     from matcher.match.texts import capability_phrases, dense_text, profile_query
 
     notice_texts = [dense_text(n) for n in notices]
     wanted: dict[str, int] = {}
+    shape_of: dict[tuple, tuple] = {}  # (capabilities, keywords) -> the texts they give
     shapes = []
     for p in profiles:
-        shape = (profile_query(p), tuple(p.keywords), tuple(capability_phrases(p)))
+        key = (p.capabilities, tuple(p.keywords))
+        shape = shape_of.get(key)
+        if shape is None:
+            shape = shape_of[key] = (profile_query(p), key[1], tuple(capability_phrases(p)))
+            for t in (shape[0], *shape[1], *shape[2]):
+                wanted.setdefault(t, len(wanted))
         shapes.append(shape)
-        for t in (shape[0], *shape[1], *shape[2]):
-            wanted.setdefault(t, len(wanted))
     vecs = encode(notice_texts + list(wanted))
     notice_vecs, rest = vecs[: len(notices)], vecs[len(notices):]
     out, shared = [], {}
     for shape in shapes:
-        if shape not in shared:
+        pv = shared.get(shape)
+        if pv is None:
             query, keywords, phrases = shape
-            shared[shape] = ProfileVectors(query=rest[wanted[query]].copy(), keywords=rest[[wanted[t] for t in keywords]],
-                                           phrases=rest[[wanted[t] for t in phrases]])
-        out.append(shared[shape])
+            pv = shared[shape] = ProfileVectors(query=rest[wanted[query]].copy(),
+                                                keywords=rest[[wanted[t] for t in keywords]],
+                                                phrases=rest[[wanted[t] for t in phrases]])
+        out.append(pv)
     return out, notice_vecs
