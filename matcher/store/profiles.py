@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 from sqlalchemy import Text, cast
 from sqlalchemy import select as select_columns
 from sqlalchemy.exc import SQLAlchemyError
@@ -228,9 +228,9 @@ def matching_profiles(session: Session, profile_ids: Collection[str] | None = No
     names = (*_IDENTITY, *_CONTENT)
     list_at = [k for k, n in enumerate(names) if n in _LISTS]
     wanted = set(profile_ids) if profile_ids is not None else None
-    checked: dict[tuple, ProfileSpec | str] = {}  # content -> the validated spec, or why it fails
+    checked: dict[tuple, tuple | str] = {}  # content -> the validated spec's (fields, fields set), or why it fails
     at, first = names.index("cadence"), len(_IDENTITY)
-    new, set_attr = ProfileSpec.__new__, object.__setattr__
+    new = ProfileSpec.__new__
     specs, errors, elsewhere = [], [], []
     cursor = conn.connection.cursor()  # the DBAPI cursor: plain tuples, no per-value result processing
     try:
@@ -238,11 +238,15 @@ def matching_profiles(session: Session, profile_ids: Collection[str] | None = No
         rows = cursor.fetchall()
     finally:
         cursor.close()
+    set_dict, set_fields, set_extra, set_private = (
+        vars(BaseModel)[k].__set__ for k in ("__dict__", "__pydantic_fields_set__", "__pydantic_extra__",
+                                             "__pydantic_private__"))
     for row in rows:
-        if wanted is not None and row[0] not in wanted:
+        pid = row[0]
+        if wanted is not None and pid not in wanted:
             continue
         if cadence is not None and (row[at] or "weekly") != cadence:
-            elsewhere.append((row[0], row[at]))
+            elsewhere.append((pid, row[at]))
             continue
         content = row[first:]
         done = checked.get(content)
@@ -252,20 +256,25 @@ def matching_profiles(session: Session, profile_ids: Collection[str] | None = No
                 if names[k] in _CONTENT:
                     values[names[k]] = as_list(row[k])
             try:
-                done = checked[content] = ProfileSpec.model_validate(values)
+                spec = ProfileSpec.model_validate(values)
+                done = checked[content] = (dict(spec.__dict__), frozenset(spec.__pydantic_fields_set__))
             except ValidationError as e:
                 why = e.errors()[0]
                 done = checked[content] = f"{'.'.join(map(str, why['loc']))}: {str(why['msg']).removeprefix('Value error, ')}"
-        if isinstance(done, str):
-            errors.append((row[0], done))
+        if done.__class__ is str:
+            errors.append((pid, done))
             continue
         # a shallow copy of the validated spec with this SME's identity (what model_copy(update=...) makes,
         # without its per-call cost): the content's values are shared, never changed in place
+        fields, fields_set = done
+        values = fields.copy()
+        values["id"], values["name"], values["email"] = pid, row[1], row[2]
+        extra = row[3]
+        values["extra_emails"] = decoded[extra] if extra in decoded else as_list(extra)
         spec = new(ProfileSpec)
-        set_attr(spec, "__dict__", done.__dict__ | {"id": row[0], "name": row[1], "email": row[2],
-                                                    "extra_emails": as_list(row[3])})
-        set_attr(spec, "__pydantic_fields_set__", set(done.__pydantic_fields_set__))
-        set_attr(spec, "__pydantic_extra__", None)
-        set_attr(spec, "__pydantic_private__", None)
+        set_dict(spec, values)
+        set_fields(spec, set(fields_set))
+        set_extra(spec, None)
+        set_private(spec, None)
         specs.append(spec)
     return specs, errors, elsewhere
