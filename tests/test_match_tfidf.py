@@ -77,3 +77,12 @@ def test_a_corpus_without_a_word_is_refused_as_scikit_learn_refuses_it(notices):
     with pytest.raises(ValueError):
         _sklearn(["the and of", ""])
     assert fit_titles([n.model_copy(update={"title": "The"}) for n in notices[:3]]) == (None, None)
+
+
+def test_rank_results_idf_names_each_feature_with_its_own_idf(notices):
+    from matcher.match.rank import RankResult
+
+    for vec in (fit_lexical(notices[:200], 2)[0], _sklearn(["bee ant cat", "ant dog"], str.split)[0]):
+        want = dict(zip(vec.get_feature_names_out(), vec.idf_))
+        got = RankResult([], [], vec).idf()
+        assert list(got.items()) == list(want.items())

@@ -32,15 +32,15 @@ def groups_of(profiles: Sequence[ProfileSpec], profile_vecs: Sequence[ProfileVec
     verdicts = feedback if feedback is not None else [None] * len(profiles)
     first: dict[tuple, int] = {}
     reps: list[int] = []
-    inverse = np.empty(len(profiles), dtype=np.intp)
+    groups = []
     for i, (p, pv, v) in enumerate(zip(profiles, profile_vecs, verdicts)):
         key = scoring_key(p, pv, v, i)
         g = first.get(key)
         if g is None:
             g = first[key] = len(reps)
             reps.append(i)
-        inverse[i] = g
-    return reps, inverse
+        groups.append(g)
+    return reps, np.array(groups, dtype=np.intp)
 
 
 def rank_distinct(
@@ -84,13 +84,21 @@ def rank_distinct(
     result = rank([profiles[i] for i in reps], notices, [profile_vecs[i] for i in reps], notice_vecs, cfg, now,
                   switches, min_score=min_score, feedback=None if feedback is None else [feedback[i] for i in reps],
                   keep=group_keep, on_chunk=step if on_chunk is not None else None, notice_terms=notice_terms)
+    groups = inverse.tolist()
     rankings = []
-    for i, g in enumerate(inverse.tolist()):
+    new = object.__new__
+    for i, (p, g) in enumerate(zip(profiles, groups)):
         r = result.rankings[g]
-        rankings.append(r if reps[g] == i else Ranking(profiles[i], r.items, r.excluded, r.matched, r.best))
+        if reps[g] == i:
+            rankings.append(r)
+        else:  # Ranking(p, r.items, r.excluded, r.matched, r.best), without its __init__ per SME
+            copy = new(Ranking)
+            copy.__dict__ = {**r.__dict__, "profile": p}
+            rankings.append(copy)
     inferred = {}
-    for i, g in enumerate(inverse.tolist()):
-        codes = result.inferred_cpv.get(profiles[reps[g]].id)
-        if codes is not None:
-            inferred[profiles[i].id] = codes
+    if result.inferred_cpv:
+        codes_of = [result.inferred_cpv.get(profiles[i].id) for i in reps]
+        for p, g in zip(profiles, groups):
+            if (codes := codes_of[g]) is not None:
+                inferred[p.id] = codes
     return RankResult(rankings, result.notice_terms, result.vectorizer, inferred)

@@ -1,6 +1,7 @@
 """Ranking profiles against notices: score every pair, apply the hard filters, order, select."""
 from __future__ import annotations
 
+import operator
 from collections import Counter
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
@@ -61,6 +62,9 @@ class RankResult:
     def idf(self) -> dict[str, float]:
         if self.vectorizer is None:
             return {}
+        vocabulary = self.vectorizer.vocabulary_
+        if all(map(operator.eq, vocabulary.values(), range(len(vocabulary)))):  # numbered in order (match/tfidf.py)
+            return dict(zip(vocabulary, self.vectorizer.idf_))
         return dict(zip(self.vectorizer.get_feature_names_out(), self.vectorizer.idf_))
 
 
