@@ -86,3 +86,44 @@ def test_rank_results_idf_names_each_feature_with_its_own_idf(notices):
         want = dict(zip(vec.get_feature_names_out(), vec.idf_))
         got = RankResult([], [], vec).idf()
         assert list(got.items()) == list(want.items())
+
+
+def _buyer_notices(notices):
+    """Real notices with buyers' names placed where blanking them part by part could go wrong."""
+    base = notices[0]
+    cases = [("Council repairs in Leeds City", "Grounds maintenance.", "Leeds City Council"),  # runs on into the
+             # title's next copy in the lexical text
+             ("Leeds City", "Council seeks grounds maintenance.", "Leeds City Council"),  # runs on into the body
+             ("Works for Leeds City  ", "\n council estates: cleaning", "Leeds City Council"),
+             ("Leeds City Council grounds", "Leeds City Council parks", "Leeds City Council"),  # whole, in both
+             ("Parks for LEEDS", "city council depots", "Leeds City Council"),
+             ("Repairs", "Repairs and Leeds City Council works", "Leeds City Council"),
+             ("Council", "Council housing repairs", "Council"),  # one word: never runs on
+             ("NHS", "NHS trust cleaning", "NHS"),  # too short to be blanked
+             ("Cleaning İstanbul", "ınnovatıon", "İstanbul Office"), ("Title", "", None)]
+    made = [base.model_copy(update={"key": f"buyer-{i}", "title": t, "description": d, "buyer": b})
+            for i, (t, d, b) in enumerate(cases)]
+    return list(notices) + made
+
+
+def test_the_notice_side_fits_what_fit_lexical_and_fit_titles_fit_whatever_the_title_weight(notices):
+    from matcher.config import MatchingConfig
+    from matcher.match.rank import term_texts
+    from matcher.match.score import NoticeSide
+
+    some = _buyer_notices(notices)
+    terms = term_texts(some)
+    for weight in (1, 2, 3):
+        cfg = MatchingConfig().model_copy(update={"title_weight": weight})
+        side = NoticeSide.of(some, np.zeros((len(some), 4), dtype=np.float32), terms, cfg)
+        _assert_same((side.vectorizer, side.matrix), fit_lexical(some, weight), PROBES)
+        _assert_same(side.titles, fit_titles(some), PROBES)
+
+
+def test_a_buyers_name_runs_on_only_from_a_title_ending_with_its_first_words():
+    from matcher.match.texts import buyer_runs_on
+
+    assert buyer_runs_on("Leeds City", "Leeds City Council") and buyer_runs_on("Works for leeds  ", "Leeds City Council")
+    assert not buyer_runs_on("Leeds City Council", "Leeds City Council")  # the whole name ends inside the title
+    assert not buyer_runs_on("Leeds City parks", "Leeds City Council") and not buyer_runs_on("Council", "Council")
+    assert not buyer_runs_on("NHS", "NHS Trust x"[:3]) and not buyer_runs_on("Anything", None)

@@ -38,7 +38,7 @@ from matcher.config import MatchingConfig, WeightsConfig
 from matcher.match import tfidf
 from matcher.match.cpv import MIN_SHARED_DIGITS, infer_codes, significant
 from matcher.match.terms import Phrase, TermText, phrases, stems
-from matcher.match.texts import capability_phrases, lexical_text, profile_query, without_buyer
+from matcher.match.texts import buyer_runs_on, capability_phrases, lexical_text, profile_query, without_buyer
 from matcher.schema import NoticeRecord, ProfileSpec
 
 COMPONENTS = ("dense", "lexical", "keyword", "cpv")
@@ -311,10 +311,31 @@ class NoticeSide:
     @classmethod
     def of(cls, notices: Sequence[NoticeRecord], notice_vecs: np.ndarray, notice_terms: Sequence[TermText],
            cfg: MatchingConfig) -> "NoticeSide":
+        """`notice_terms` are rank.term_texts(notices): the lexical fit reuses their words (see _lexical_tokens)."""
         if len(notice_vecs) != len(notices) or len(notice_terms) != len(notices):
             raise ValueError(f"{len(notice_vecs)} notice vectors / {len(notice_terms)} term sets for {len(notices)} notices")
-        vectorizer, matrix = fit_lexical(notices, cfg.title_weight)
-        return cls(notices, notice_vecs, notice_terms, vectorizer, matrix, NoticeIndex(notice_terms), fit_titles(notices))
+        title_tokens = [stems(without_buyer(n.title, n.buyer)) for n in notices]
+        tokens = _lexical_tokens(notices, notice_terms, title_tokens, cfg.title_weight)
+        vectorizer, matrix = tfidf.fit(tokens, stems)
+        titles = tfidf.fit(title_tokens, stems) if any(title_tokens) else (None, None)
+        return cls(notices, notice_vecs, notice_terms, vectorizer, matrix, NoticeIndex(notice_terms), titles)
+
+
+def _lexical_tokens(notices: Sequence[NoticeRecord], notice_terms: Sequence[TermText],
+                    title_tokens: Sequence[list[str]], title_weight: int) -> list[list[str]]:
+    """stems(lexical_text(n, title_weight)) of each notice, mostly without reading its text again: the lexical text
+    is the title repeated, then the matching text (whose stems `notice_terms` hold), with the buyer's name blanked
+    over the whole. Blanked part by part it is the same text unless a mention of the name runs on from the end of
+    the title into what follows (texts.buyer_runs_on); such a notice's text is read in full."""
+    out = []
+    for n, terms, title in zip(notices, notice_terms, title_tokens):
+        if title_weight == 1:  # lexical_text(n, 1) is matching_text(n)
+            out.append(terms.joined.split())
+        elif buyer_runs_on(n.title, n.buyer):
+            out.append(stems(lexical_text(n, title_weight)))
+        else:
+            out.append(title * (title_weight - 1) + terms.joined.split())
+    return out
 
 
 def components_for(

@@ -44,6 +44,24 @@ def without_buyer(text: str, buyer: str | None) -> str:
     return re.sub(pattern, " ", text, flags=re.IGNORECASE)
 
 
+@lru_cache(maxsize=4096)
+def _name_heads_at_end(buyer: str | None) -> re.Pattern | None:
+    """The buyer's name cut short (its first 1 .. n-1 words, as without_buyer spells them) at the end of a text."""
+    words = " ".join((buyer or "").split()).split()
+    if len(" ".join(words)) < 4 or len(words) < 2:
+        return None
+    heads = [r"\s+".join(re.escape(w) for w in words[:k]) for k in range(1, len(words))]
+    return re.compile(r"(?:" + "|".join(heads) + r")\s*\Z", re.IGNORECASE)
+
+
+def buyer_runs_on(text: str, buyer: str | None) -> bool:
+    """Whether a mention of the buyer's name could start in `text` and run on into what is joined after it (by a
+    line break): then blanking the name in the joined text is not blanking it in each part. False whenever `text`
+    does not end with the first words of the name (a name of one word can never run on)."""
+    heads = _name_heads_at_end(buyer)
+    return heads is not None and heads.search(text) is not None
+
+
 def matching_text(n: NoticeRecord) -> str:
     """What keywords and excluded words are looked for in: the full text without the buyer's name."""
     return without_buyer(full_text(n), n.buyer)
