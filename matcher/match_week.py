@@ -16,7 +16,7 @@ from __future__ import annotations
 import gc
 import logging
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from functools import wraps
@@ -45,7 +45,7 @@ from matcher.store.periods import daily_since
 from matcher.store.profiles import matching_profiles
 from matcher.schema import NoticeRecord, ProfileSpec
 from matcher.store import as_utc, session_scope
-from matcher.store.bulk import id_groups
+from matcher.store.bulk import id_groups, insert_shared
 from matcher.store.writer import BackgroundWrite
 
 log = logging.getLogger(__name__)
@@ -331,7 +331,7 @@ def match_week(
         return vecs
 
     chosen: dict[str, list] = {p.id: [] for p in every}
-    outcomes = {p.id: (0, None, None, None) for p in every}  # OUTCOME_COLUMNS after the id
+    outcomes = {p.id: (0, None, None, None) for p in every}  # OUTCOME_COLUMNS but the set
     explainers = []  # per group, its rows to make: every text they compare is embedded (and cached) before the write
     for inputs in groups:
         if not (inputs.profiles and inputs.notices):
@@ -383,14 +383,23 @@ def match_week(
                             fresh.append((key, text))
                     # filtered on the writer thread, after clear() has read what is stored
                     write.put(MatchSet.__table__, SET_COLUMNS, (r for r in fresh if r[0] not in existing), sets_at)
-                    write.put(WeekOutcome.__table__, OUTCOME_COLUMNS,
-                              [(pid, *outcomes.pop(pid), key) for pid, key in named], outcomes_at)
-        write.put(WeekOutcome.__table__, OUTCOME_COLUMNS, [(pid, *o, None) for pid, o in outcomes.items()], outcomes_at)
+                    write.call(insert_shared, WeekOutcome.__table__, "profile_id", OUTCOME_COLUMNS,
+                               _shared_outcomes((pid, (*outcomes.pop(pid), key)) for pid, key in named), outcomes_at)
+        write.call(insert_shared, WeekOutcome.__table__, "profile_id", OUTCOME_COLUMNS,
+                   _shared_outcomes((pid, (*o, None)) for pid, o in outcomes.items()), outcomes_at)
         write.finish()
     report.written = sum(len(items) for items in chosen.values())
     report.per_profile = {pid: len(items) for pid, items in chosen.items()}
     log.info("%s", report)
     return report
+
+
+def _shared_outcomes(rows: Iterable[tuple[str, tuple]]) -> list[tuple[tuple, list[str]]]:
+    """(outcome values, the SMEs with them) from (SME, outcome values): SMEs of one ranking share one outcome."""
+    out: dict[tuple, list[str]] = {}
+    for pid, values in rows:
+        out.setdefault(values, []).append(pid)
+    return list(out.items())
 
 
 def _note_outcomes(outcomes: dict[str, tuple], result: RankResult) -> None:
@@ -405,7 +414,7 @@ def _note_outcomes(outcomes: dict[str, tuple], result: RankResult) -> None:
 _IN_CHUNK = 500  # ids per IN (...) list
 # the rows the job writes (week, created_at and seen_until are added at the write)
 SET_COLUMNS = ("key", "items")
-OUTCOME_COLUMNS = ("profile_id", "matched", "best_score", "best_notice_key", "error", "match_set")
+OUTCOME_COLUMNS = ("matched", "best_score", "best_notice_key", "error", "match_set")  # after the SME's id
 
 
 PROGRESS_CHUNK = 500  # SMEs per progress step

@@ -155,3 +155,32 @@ def test_ids_over_postgresqls_parameter_limit_select_exactly_their_rows_in_one_s
         assert id_groups(s, []) == []
     assert len(groups) == len(statements) == 1
     assert sorted(got) == [f"sme-{i:06d}" for i in range(0, 3000, 3)]
+
+
+def test_shared_rows_are_one_per_key_with_their_groups_values_and_the_constants(db_url):
+    """insert_shared (one INSERT ... SELECT over json_each per group on SQLite, rows by COPY on PostgreSQL): each
+    key of each group gets the group's values and the constants, keys with quotes and non-ASCII included."""
+    from matcher.store import init_db, make_engine
+    from matcher.store.bulk import insert_shared
+    from matcher.store.models import WeekOutcome
+
+    engine = make_engine(db_url)
+    init_db(engine)
+    keys = [f"sme-{i:05d}" for i in range(2500)] + ["o'brien \"ltd\"", "caf\u00e9"]
+    groups = [((3, 0.81, "n-1", None, "a" * 32), keys[:1700]), ((0, None, None, "no regions", None), []),
+              ((0, 0.12, "n-2", None, None), keys[1700:])]
+    try:
+        with session_scope(engine) as s:
+            assert insert_shared(s, WeekOutcome.__table__, "profile_id", ("matched", "best_score", "best_notice_key",
+                                 "error", "match_set"), iter(groups), {"week": "2025-W06", "seen_until": STAMP,
+                                                                      "created_at": STAMP}) == len(keys)
+        with session_scope(engine) as s:
+            got = {o.profile_id: o for o in s.exec(select(WeekOutcome))}
+        assert sorted(got) == sorted(keys)
+        for values, members in groups:
+            for k in members:
+                o = got[k]
+                assert (o.matched, o.best_score, o.best_notice_key, o.error, o.match_set) == values
+                assert o.week == "2025-W06" and o.seen_until.replace(tzinfo=UTC) == STAMP == o.created_at.replace(tzinfo=UTC)
+    finally:
+        engine.dispose()

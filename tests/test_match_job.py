@@ -125,6 +125,7 @@ def test_smes_with_the_same_list_share_one_set_and_a_rerun_leaves_no_set_unnamed
 
 
 def test_a_rerun_that_fails_mid_write_leaves_the_weeks_earlier_matches_and_outcomes_as_they_were(store, cfg, monkeypatch):
+    import matcher.match_week as job
     import matcher.store.writer as writer
     from matcher.store.models import WeekOutcome
 
@@ -141,6 +142,7 @@ def test_a_rerun_that_fails_mid_write_leaves_the_weeks_earlier_matches_and_outco
         return written[-1]
 
     monkeypatch.setattr(writer, "insert_rows", disk_full_at_the_outcomes)
+    monkeypatch.setattr(job, "insert_shared", disk_full_at_the_outcomes)
     cfg.matching.top_k = 1  # the re-run would write fewer rows
     with pytest.raises(OSError, match="disk full"):
         match_job(cfg, store, NOW + timedelta(hours=2))

@@ -111,6 +111,33 @@ def insert_rows(session: Session, table: Table, columns: Sequence[str], rows: It
     return count + len(batch)
 
 
+def insert_shared(session: Session, table: Table, key: str, columns: Sequence[str],
+                  groups: Iterable[tuple[Sequence[Any], Sequence[str]]], constants: Mapping[str, Any] | None = None) -> int:
+    """Insert one row per key of each group: (values in `columns` order, the keys for column `key`), each row also
+    taking `constants`. Many SMEs share one week outcome but for their id: on SQLite each group is one
+    INSERT ... SELECT over the keys bound as one JSON array (json_each), so the rows are made inside SQLite, not
+    bound value by value; elsewhere the rows go to insert_rows. Returns the count."""
+    const = dict(constants or {})
+    dialect = session.connection().dialect
+    if dialect.name != "sqlite":
+        return insert_rows(session, table, [key, *columns],
+                           ((k, *values) for values, keys in groups for k in keys), const)
+    conn = session.connection()
+    names = [*columns, *const]
+    procs = [_processor(table, c, dialect) for c in names]
+    quote = dialect.identifier_preparer
+    sql = (f"INSERT INTO {quote.format_table(table)} ({', '.join(quote.quote(c) for c in [key, *names])}) "
+           f"SELECT value, {', '.join('?' for _ in names)} FROM json_each(?)")
+    count = 0
+    for values, keys in groups:
+        if not keys:
+            continue
+        bound = [v if v is None or p is None else p(v) for v, p in zip([*values, *const.values()], procs)]
+        conn.exec_driver_sql(sql, (*bound, json.dumps(list(keys))))
+        count += len(keys)
+    return count
+
+
 def _copy_rows(conn: Any, table: Table, columns: Sequence[str], rows: Iterable[tuple], const: Mapping[str, Any]) -> int:
     """PostgreSQL through psycopg: the rows streamed by COPY ... FROM STDIN in the caller's transaction, each value
     as insert() would bind it (JSON serialised by the engine's serializer, once per distinct object)."""

@@ -45,8 +45,13 @@ class BackgroundWrite:
     def put(self, table: Table, columns: Sequence[str], rows: Iterable[tuple],
             constants: Mapping[str, Any] | None = None) -> None:
         """Queue rows for insert_rows(table, columns, rows, constants); raises the writer's error if it failed."""
+        self.call(insert_rows, table, columns, rows, constants)
+
+    def call(self, insert: Callable[..., int], table: Table, *args: Any) -> None:
+        """Queue insert(session, table, *args) -> rows inserted (insert_rows, bulk.insert_shared); raises the
+        writer's error if it failed."""
         self._raise()
-        self._queue.put((table, columns, rows, constants))
+        self._queue.put((insert, table, args))
 
     def finish(self) -> dict[str, int]:
         """Write what is queued and commit; returns the rows written per table, or raises the writer's error."""
@@ -77,8 +82,8 @@ class BackgroundWrite:
                     if self.start is not None:
                         self.start(s)
                     while (item := self._queue.get()) not in (_COMMIT, _ABORT):
-                        table, columns, rows, constants = item
-                        n = insert_rows(s, table, columns, rows, constants)
+                        insert, table, args = item
+                        n = insert(s, table, *args)
                         self.written[table.name] = self.written.get(table.name, 0) + n
                 if item is _COMMIT:
                     s.commit()
