@@ -471,9 +471,15 @@ def _explainer(chosen, profiles, notices, notice_vecs, result, idf, encode, cfg:
                 continue
             matches += len(items)
             p = by_id[pid]
-            sig = (p.capabilities, tuple(p.keywords), tuple(p.cpv), tuple(p.regions), tuple(p.exclude), p.value_min,
-                   p.value_max)
-            key = keys.get((sig, id(items)))
+            # the same list for the same profile content: SMEs loaded with the same content share its values (the
+            # very objects, store/profiles.matching_profiles), so their ids stand for it (all alive while this runs)
+            fast = (id(items), id(p.capabilities), id(p.keywords), id(p.cpv), id(p.regions), id(p.exclude),
+                    p.value_min, p.value_max)
+            key = keys.get(fast)
+            if key is None:
+                sig = (p.capabilities, tuple(p.keywords), tuple(p.cpv), tuple(p.regions), tuple(p.exclude),
+                       p.value_min, p.value_max)
+                key = keys.get((sig, id(items)))
             if key is None:
                 rows = []
                 for rank_no, (item, pv) in enumerate(items, 1):
@@ -496,6 +502,7 @@ def _explainer(chosen, profiles, notices, notice_vecs, result, idf, encode, cfg:
                 key, text = encode_set(rows)
                 keys[sig, id(items)] = key
                 new_sets.append((key, text))
+            keys[fast] = key
             named.append((pid, key))
             if len(named) >= WRITE_BATCH:
                 yield new_sets, named
