@@ -172,7 +172,7 @@ class NoticeIndex:
         for j, t in enumerate(self.terms):
             for s in t.vocabulary:
                 postings.setdefault(s, []).append(j)
-        self.postings = {s: np.array(sorted(js), dtype=np.int64) for s, js in postings.items()}
+        self.postings = {s: np.array(js, dtype=np.int64) for s, js in postings.items()}  # ascending as appended
         self._hits: dict[tuple[str, ...], np.ndarray] = {}
 
     def hits(self, phrase: Phrase) -> np.ndarray:

@@ -103,5 +103,5 @@ def _names(unigrams: list[str], keys: np.ndarray) -> list[str]:
     pair = keys >= u
     first = np.where(pair, (keys - u) // u, keys).tolist()
     second = np.where(pair, (keys - u) % u, -1).tolist()
-    word = unigrams.__getitem__
-    return [word(a) if b < 0 else word(a) + " " + word(b) for a, b in zip(first, second)]
+    spaced = [w + " " for w in unigrams]
+    return [unigrams[a] if b < 0 else spaced[a] + unigrams[b] for a, b in zip(first, second)]
