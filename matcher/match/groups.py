@@ -28,17 +28,29 @@ def scoring_key(p: ProfileSpec, pv: ProfileVectors, verdicts: Verdicts | None, i
 
 def groups_of(profiles: Sequence[ProfileSpec], profile_vecs: Sequence[ProfileVectors],
               feedback: Sequence[Verdicts | None] | None) -> tuple[list[int], np.ndarray]:
-    """(the first SME of each group, in order; each SME's group number)."""
+    """(the first SME of each group, in order; each SME's group number). An SME whose inputs are the very same
+    objects as an earlier one's (store/profiles.matching_profiles shares them between SMEs with the same content)
+    joins that SME's group without its scoring_key being made; any other is grouped by scoring_key."""
     verdicts = feedback if feedback is not None else [None] * len(profiles)
     first: dict[tuple, int] = {}
+    same_objects: dict[tuple, int] = {}
     reps: list[int] = []
     groups = []
     for i, (p, pv, v) in enumerate(zip(profiles, profile_vecs, verdicts)):
-        key = scoring_key(p, pv, v, i)
-        g = first.get(key)
+        if v:
+            g = None
+        else:
+            ids = (id(pv), id(p.capabilities), id(p.keywords), id(p.cpv), id(p.regions), id(p.exclude), p.value_min,
+                   p.value_max)
+            g = same_objects.get(ids)
         if g is None:
-            g = first[key] = len(reps)
-            reps.append(i)
+            key = scoring_key(p, pv, v, i)
+            g = first.get(key)
+            if g is None:
+                g = first[key] = len(reps)
+                reps.append(i)
+            if not v:
+                same_objects[ids] = g
         groups.append(g)
     return reps, np.array(groups, dtype=np.intp)
 
@@ -70,10 +82,15 @@ def rank_distinct(
     if keep is None or isinstance(keep, int):
         group_keep: list[int | None] | int | None = keep
     else:
-        most: list[int | None] = [0] * len(reps)
-        for g, k in zip(inverse.tolist(), keep):
-            most[g] = None if k is None or most[g] is None else max(most[g], k)  # type: ignore[type-var]
-        group_keep = most
+        if None in keep:
+            most: list[int | None] = [0] * len(reps)
+            for g, k in zip(inverse.tolist(), keep):
+                most[g] = None if k is None or most[g] is None else max(most[g], k)  # type: ignore[type-var]
+            group_keep = most
+        else:  # the largest of each group's numbers, in one pass
+            largest = np.zeros(len(reps), dtype=np.int64)
+            np.maximum.at(largest, inverse, np.asarray(keep, dtype=np.int64))
+            group_keep = largest.tolist()
     done = [0]
 
     def step(n: int) -> None:  # n distinct profiles ranked: report the SMEs they stand for
