@@ -20,7 +20,8 @@ import numpy as np
 from matcher.config import MatchingConfig
 from matcher.match.cpv import cpv_labels, overlapping_codes
 from matcher.match.rank import ScoredNotice
-from matcher.match.terms import TermText, found, phrases, quote, stems, words
+from matcher.match.score import phrases_of
+from matcher.match.terms import TermText, found, quote, stems, words
 from matcher.match.texts import capability_phrases, evidence_candidates, profile_query
 from matcher.schema import NoticeRecord, ProfileSpec
 
@@ -98,19 +99,31 @@ def matched_terms(profile: ProfileSpec, notice: NoticeRecord, terms: TermText, i
         piece = next((q for f in fields if (q := quote(f, stem_seq))), None)
         return _shown(piece, own) if piece else None
 
-    hits = found(phrases(profile.keywords), terms)
+    hits = found(phrases_of(tuple(profile.keywords)), terms)
     out = [q for k in hits if distinctive(k.stems, idf, KEYWORD_IDF) and (q := quoted(k.stems, k.text))]
     seen = {s for k in hits for s in k.stems}
-    surface: dict[str, str] = {}
-    for w in words(profile.capabilities):
-        for s in stems(w):
-            surface.setdefault(s, w)
+    surface = _surface(profile.capabilities)
     shared = [s for s in surface if s in terms.vocabulary and s not in seen and len(s) >= MIN_SHARED_CHARS
               and len(surface[s]) >= MIN_SHARED_CHARS and s not in GENERIC and not s.isdigit()
               and idf.get(s, 0.0) >= RARE_IDF]
     shared.sort(key=lambda s: -idf.get(s, 0.0))
     out += [q for s in shared if (q := quoted((s,), surface[s]))]
     return list(dict.fromkeys(out))[:limit]
+
+
+@lru_cache(maxsize=65536)
+def _surface(capabilities: str) -> dict[str, str]:
+    """Each stem of the SME's own words -> the first word it comes from (read only; once per distinct text)."""
+    surface: dict[str, str] = {}
+    for w in words(capabilities):
+        for s in stems(w):
+            surface.setdefault(s, w)
+    return surface
+
+
+@lru_cache(maxsize=65536)
+def _own_stems(capabilities: str) -> tuple[str, ...]:
+    return tuple(stems(capabilities))
 
 
 def matched_cpv(profile: ProfileSpec, notice: NoticeRecord, limit: int,
@@ -125,8 +138,8 @@ def matched_cpv(profile: ProfileSpec, notice: NoticeRecord, limit: int,
 def fitting_lots(profile: ProfileSpec, notice: NoticeRecord, idf: Mapping[str, float]) -> list[str]:
     """The titles of the notice's lots that fit the SME: the lot's own text names one of its distinctive
     keywords or rare capability words, and the lot's value (where given) is within the SME's range."""
-    kws = [k for k in phrases(profile.keywords) if distinctive(k.stems, idf, KEYWORD_IDF)]
-    own = {s for s in stems(profile.capabilities) if len(s) >= MIN_SHARED_CHARS and s not in GENERIC
+    kws = [k for k in phrases_of(tuple(profile.keywords)) if distinctive(k.stems, idf, KEYWORD_IDF)]
+    own = {s for s in _own_stems(profile.capabilities) if len(s) >= MIN_SHARED_CHARS and s not in GENERIC
            and idf.get(s, 0.0) >= RARE_IDF}
     out = []
     for lot in notice.lots:
@@ -135,7 +148,7 @@ def fitting_lots(profile: ProfileSpec, notice: NoticeRecord, idf: Mapping[str, f
         if lot.value is not None and ((profile.value_min is not None and lot.value < profile.value_min)
                                       or (profile.value_max is not None and lot.value > profile.value_max)):
             continue
-        text = TermText.of(f"{lot.title}\n{lot.description}")
+        text = _terms_of(f"{lot.title}\n{lot.description}")
         if found(kws, text) or own & text.vocabulary:
             out.append(lot.title)
     return list(dict.fromkeys(out))[:MAX_LOTS]
@@ -143,7 +156,7 @@ def fitting_lots(profile: ProfileSpec, notice: NoticeRecord, idf: Mapping[str, f
 
 @lru_cache(maxsize=65536)
 def _terms_of(sentence: str) -> TermText:
-    """A candidate sentence's stems, once per run however many SMEs it is weighed for."""
+    """A candidate sentence's (or a lot's) stems, once per run however many SMEs it is weighed for."""
     return TermText.of(sentence)
 
 
@@ -154,7 +167,7 @@ def pick_evidence(
     """The candidate sentence closest to the profile (by meaning when vectors are given, else by shared rare words)."""
     if not candidates:
         return ""
-    kws = phrases(profile.keywords)
+    kws = phrases_of(tuple(profile.keywords))
     bonus = np.array([KEYWORD_BONUS if found(kws, _terms_of(c)) else 0.0 for c in candidates])
     if candidate_vecs is not None and query_vec is not None and len(candidate_vecs) == len(candidates):
         sims = candidate_vecs @ query_vec + bonus

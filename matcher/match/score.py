@@ -158,7 +158,9 @@ def lexical_scores(profiles: Sequence[ProfileSpec], vectorizer: TfidfVectorizer,
 
 
 @lru_cache(maxsize=200_000)
-def _phrases_of(keywords: tuple[str, ...]) -> tuple[Phrase, ...]:
+def phrases_of(keywords: tuple[str, ...]) -> tuple[Phrase, ...]:
+    """phrases(keywords), made once per distinct keyword list (each SME's keywords are read by scoring and
+    explaining)."""
     return tuple(phrases(list(keywords)))
 
 
@@ -219,7 +221,7 @@ def keyword_scores(profiles: Sequence[ProfileSpec], notice_terms: Sequence[TermT
     profile without keywords. From the inverted index: a sparse (profiles x notices) sum of the found keywords'
     idf divided by the sum over all the profile's keywords."""
     index = index or NoticeIndex(notice_terms)
-    kws = [_phrases_of(tuple(p.keywords)) for p in profiles]
+    kws = [phrases_of(tuple(p.keywords)) for p in profiles]
     counts = index.hit_matrix(kws, weighted=True).toarray()
     sizes = np.array([sum(index.idf(ph) for ph in k) for k in kws], dtype=np.float64)
     with np.errstate(invalid="ignore", divide="ignore"):
