@@ -97,9 +97,12 @@ def run(digests: int, connections: int, compose_workers: int = 1) -> None:
 
 
 def main() -> None:
+    from matcher.config import DeliveryConfig
+
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--digests", type=int, default=10000)
-    ap.add_argument("--connections", type=int, default=4)
+    ap.add_argument("--connections", type=int, default=DeliveryConfig().connections,
+                    help="SMTP connections at once (default: delivery.connections's)")
     ap.add_argument("--compose-workers", type=int, default=1, help="delivery.compose_workers (0: the sender composes)")
     args = ap.parse_args()
     run(args.digests, args.connections, args.compose_workers)

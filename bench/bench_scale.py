@@ -188,6 +188,8 @@ def run_size(seed_db: Path, profiles: int, db_url: str | None = None) -> dict:
 
 
 def main() -> None:
+    from matcher.config import DeliveryConfig
+
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--profiles", type=int, nargs="+", default=[1000, 10000], help="SME counts, each run on its own")
     ap.add_argument("--notices", type=int, default=1000)
@@ -196,7 +198,8 @@ def main() -> None:
                     "seeded from the SQLite seed's notices and vector cache)")
     ap.add_argument("--_one", nargs=2, help=argparse.SUPPRESS)  # internal: seed-db profiles
     ap.add_argument("--digests", type=int, help="instead: delivery of this many digests (bench/bench_delivery.py)")
-    ap.add_argument("--connections", type=int, default=4, help="with --digests: SMTP connections at once")
+    ap.add_argument("--connections", type=int, default=DeliveryConfig().connections,
+                    help="with --digests: SMTP connections at once (default: delivery.connections's)")
     args = ap.parse_args()
     if args.digests:
         sys.path.insert(0, str(Path(__file__).resolve().parent))

@@ -253,7 +253,7 @@ class DeliveryConfig(_Section):
     connect_timeout_seconds: float = Field(10, gt=0, description="wait for the TCP connection to the relay")
     greeting_timeout_seconds: float = Field(30, gt=0, description="wait for the relay's greeting (and EHLO, STARTTLS, AUTH)")
     data_timeout_seconds: float = Field(120, gt=0, description="wait for the answer after the message text; past it the outcome is unknown")
-    connections: int = Field(4, ge=1, le=32, description="SMTP connections used at once")
+    connections: int = Field(8, ge=1, le=32, description="SMTP connections used at once (max_per_second caps the rate)")
     messages_per_connection: int = Field(100, ge=1, le=100000, description="messages sent on one connection before it is closed and a new one opened")
     max_per_second: float = Field(0, ge=0, description="at most this many messages a second over all connections (0: no limit)")
     breaker_failures: int = Field(5, ge=1, le=1000, description="relay failures in a row (no connection or greeting, timeouts, drops, 421) that stop the run early")
